@@ -1,0 +1,80 @@
+"""load_transformer: a published DiT checkpoint folder to a Flax DiT, streaming one tensor at a time."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from skyreels_jax.checkpoints import dit_keys
+from skyreels_jax.checkpoints.dit_config import config_from_diffusers, config_from_original, find_transformer_folder
+from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
+from skyreels_jax.models.dit import DiT, DiTConfig
+
+
+class CheckpointError(ValueError):
+    """A checkpoint does not match the model: a missing, unexpected or misshapen key."""
+
+
+def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
+                     config: DiTConfig | Mapping | None = None, **overrides) -> DiT:
+    """Load a SkyReels-V2 DiT from a local folder in the original or the diffusers layout.
+
+    dtype is the compute dtype and, unless param_dtype is given, the parameter dtype.
+    config, if given, is the architecture to load into (a DiTConfig or a mapping of its
+    fields); otherwise it comes from the folder's config.json. Other keyword arguments
+    override DiTConfig fields that do not change the weights (attention, remat,
+    causal_block_size).
+    """
+    folder, layout, raw_config = find_transformer_folder(path)
+    source = SafetensorsFolder(folder)
+    if config is None:
+        config = config_from_diffusers(raw_config) if layout == "diffusers" else config_from_original(raw_config, source)
+    elif isinstance(config, Mapping):
+        config = DiTConfig(**dict(config))
+    param_dtype = jnp.dtype(param_dtype or dtype)
+    config = dataclasses.replace(config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype.name, **overrides)
+
+    abstract = nnx.eval_shape(lambda: DiT(config, rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(abstract)
+    plan = {path: dit_keys.source_keys(path, layout, config.num_layers) for path, _ in state.flat_state()}
+    _check_keys(plan, source, config, folder)
+
+    for path, variable in state.flat_state():
+        keys = plan[path]
+        per_layer_shape = variable.value.shape[1:] if path[0] == "blocks" else variable.value.shape
+        out = np.empty((len(keys), *per_layer_shape) if path[0] == "blocks" else per_layer_shape,
+                       dtype=param_dtype)
+        for i, key in enumerate(keys):
+            expected = dit_keys.torch_shape(path[-1], per_layer_shape)
+            if source.shape(key) != expected:
+                raise CheckpointError(f"{folder}: key {key!r} has shape {source.shape(key)} but the "
+                                      f"{config.variant} config expects {expected}")
+            tensor = dit_keys.to_flax(path[-1], source.read(key))
+            if path[0] == "blocks":
+                out[i] = tensor
+            else:
+                out[...] = tensor
+        variable.value = jnp.asarray(out)
+        del out  # one converted tensor in host memory at a time, beside the model
+    return nnx.merge(graphdef, state)
+
+
+def _check_keys(plan, source: SafetensorsFolder, config: DiTConfig, folder: Path) -> None:
+    expected = {key for keys in plan.values() for key in keys}
+    present = {k for k in source.keys() if not k.startswith(dit_keys.IGNORED_PREFIXES)}
+    missing, unexpected = sorted(expected - present), sorted(present - expected)
+    if not (missing or unexpected):
+        return
+    lines = [f"{folder} does not match the {config.variant} DiT config "
+             f"(the checkpoint looks like {dit_keys.describe(present)}; the config is "
+             f"{dit_keys.describe(expected)})."]
+    if missing:
+        lines.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
+    if unexpected:
+        lines.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
+    lines.append("Load it without config= to use the folder's own config.json, or pass the matching config.")
+    raise CheckpointError("\n".join(lines))
