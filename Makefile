@@ -1,0 +1,29 @@
+# Set-up is part of each target: `make demo` and `make test` work on a fresh clone and leave
+# the environment in .venv. torch (test extra only) is pinned to the 2.13.0 CPU wheel.
+PY := .venv/bin/python
+
+.PHONY: demo test test-slow clean-venv
+
+.venv/core.stamp: pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+.venv/test.stamp: pyproject.toml .venv/core.stamp
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+demo: .venv/core.stamp
+	.venv/bin/skyreels-jax demo --out outputs/demo.mp4
+
+# pytest exits 5 when it collects no test; that is reported, not treated as a crash.
+test: .venv/test.stamp
+	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+
+test-slow: .venv/test.stamp
+	$(PY) -m pytest -q -m slow -s $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf .venv
