@@ -42,17 +42,12 @@ def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
     graphdef, state = nnx.split(abstract)
     plan = {path: dit_keys.source_keys(path, layout, config.num_layers) for path, _ in state.flat_state()}
     _check_keys(plan, source, config, folder)
+    _check_shapes(plan, state, source, config, folder)
 
     for path, variable in state.flat_state():
         keys = plan[path]
-        per_layer_shape = variable.value.shape[1:] if path[0] == "blocks" else variable.value.shape
-        out = np.empty((len(keys), *per_layer_shape) if path[0] == "blocks" else per_layer_shape,
-                       dtype=param_dtype)
+        out = np.empty(variable.value.shape, dtype=param_dtype)
         for i, key in enumerate(keys):
-            expected = dit_keys.torch_shape(path[-1], per_layer_shape)
-            if source.shape(key) != expected:
-                raise CheckpointError(f"{folder}: key {key!r} has shape {source.shape(key)} but the "
-                                      f"{config.variant} config expects {expected}")
             tensor = dit_keys.to_flax(path[-1], source.read(key))
             if path[0] == "blocks":
                 out[i] = tensor
@@ -61,6 +56,20 @@ def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
         variable.value = jnp.asarray(out)
         del out  # one converted tensor in host memory at a time, beside the model
     return nnx.merge(graphdef, state)
+
+
+def _per_layer_shape(path, shape):
+    return shape[1:] if path[0] == "blocks" else shape
+
+
+def _check_shapes(plan, state, source, config: DiTConfig, folder: Path) -> None:
+    wrong = []
+    for path, variable in state.flat_state():
+        expected = dit_keys.torch_shape(path[-1], _per_layer_shape(path, variable.value.shape))
+        wrong += [f"key {k!r} has shape {source.shape(k)} but the {config.variant} config expects {expected}"
+                  for k in plan[path] if source.shape(k) != expected]
+    if wrong:
+        raise CheckpointError(f"{folder}: {len(wrong)} tensor(s) of the wrong shape:\n" + "\n".join(wrong[:6]))
 
 
 def _check_keys(plan, source: SafetensorsFolder, config: DiTConfig, folder: Path) -> None:
