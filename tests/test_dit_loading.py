@@ -89,3 +89,18 @@ def test_unknown_folder_says_what_to_give(tmp_path):
         load_transformer(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_transformer(tmp_path)
+
+
+def test_convert_inspect(tmp_path, capsys):
+    from convert.__main__ import main as convert_main
+
+    folder = save_original(build_reference("df"), tmp_path / "ok", "df")
+    assert convert_main(["inspect", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "layout:  original" in out and "fps embedding" in out and "loads:" in out
+    bad = save_diffusers(build_reference("t2v"), tmp_path / "bad")
+    config = json.loads((bad / "config.json").read_text())
+    config["in_channels"] = 36
+    (bad / "config.json").write_text(json.dumps(config))
+    assert convert_main(["inspect", str(bad)]) == 1
+    assert "patch_embedding.weight" in capsys.readouterr().out

@@ -19,6 +19,50 @@ class CheckpointError(ValueError):
     """A checkpoint does not match the model: a missing, unexpected or misshapen key."""
 
 
+@dataclasses.dataclass
+class DiTCheckpoint:
+    """A DiT checkpoint folder, opened (headers only) and checked against a config."""
+
+    folder: Path
+    layout: str              # "original" or "diffusers"
+    config: DiTConfig
+    source: SafetensorsFolder
+
+    @classmethod
+    def open(cls, path: str | Path, config: DiTConfig | Mapping | None = None, **overrides) -> "DiTCheckpoint":
+        folder, layout, raw_config = find_transformer_folder(path)
+        source = SafetensorsFolder(folder)
+        if config is None:
+            config = (config_from_diffusers(raw_config) if layout == "diffusers"
+                      else config_from_original(raw_config, source))
+        elif isinstance(config, Mapping):
+            config = DiTConfig(**dict(config))
+        return cls(folder, layout, dataclasses.replace(config, **overrides), source)
+
+    def plan(self):
+        """(graphdef, abstract state, our path -> checkpoint keys), after checking names and shapes."""
+        graphdef, state = nnx.split(nnx.eval_shape(lambda: DiT(self.config, rngs=nnx.Rngs(0))))
+        plan = {path: dit_keys.source_keys(path, self.layout, self.config.num_layers)
+                for path, _ in state.flat_state()}
+        check_keys(plan, self.source, self.config, self.folder)
+        check_shapes(plan, state, self.source, self.config, self.folder)
+        return graphdef, state, plan
+
+    def load(self) -> DiT:
+        graphdef, state, plan = self.plan()
+        for path, variable in state.flat_state():
+            out = np.empty(variable.value.shape, dtype=variable.value.dtype)
+            for i, key in enumerate(plan[path]):
+                tensor = dit_keys.to_flax(path[-1], self.source.read(key))
+                if path[0] == "blocks":
+                    out[i] = tensor
+                else:
+                    out[...] = tensor
+            variable.value = jnp.asarray(out)
+            del out  # one converted tensor in host memory at a time, beside the model
+        return nnx.merge(graphdef, state)
+
+
 def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
                      config: DiTConfig | Mapping | None = None, **overrides) -> DiT:
     """Load a SkyReels-V2 DiT from a local folder in the original or the diffusers layout.
@@ -29,40 +73,16 @@ def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
     override DiTConfig fields that do not change the weights (attention, remat,
     causal_block_size).
     """
-    folder, layout, raw_config = find_transformer_folder(path)
-    source = SafetensorsFolder(folder)
-    if config is None:
-        config = config_from_diffusers(raw_config) if layout == "diffusers" else config_from_original(raw_config, source)
-    elif isinstance(config, Mapping):
-        config = DiTConfig(**dict(config))
-    param_dtype = jnp.dtype(param_dtype or dtype)
-    config = dataclasses.replace(config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype.name, **overrides)
-
-    abstract = nnx.eval_shape(lambda: DiT(config, rngs=nnx.Rngs(0)))
-    graphdef, state = nnx.split(abstract)
-    plan = {path: dit_keys.source_keys(path, layout, config.num_layers) for path, _ in state.flat_state()}
-    _check_keys(plan, source, config, folder)
-    _check_shapes(plan, state, source, config, folder)
-
-    for path, variable in state.flat_state():
-        keys = plan[path]
-        out = np.empty(variable.value.shape, dtype=param_dtype)
-        for i, key in enumerate(keys):
-            tensor = dit_keys.to_flax(path[-1], source.read(key))
-            if path[0] == "blocks":
-                out[i] = tensor
-            else:
-                out[...] = tensor
-        variable.value = jnp.asarray(out)
-        del out  # one converted tensor in host memory at a time, beside the model
-    return nnx.merge(graphdef, state)
+    param_dtype = jnp.dtype(param_dtype or dtype).name
+    return DiTCheckpoint.open(path, config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype,
+                              **overrides).load()
 
 
 def _per_layer_shape(path, shape):
     return shape[1:] if path[0] == "blocks" else shape
 
 
-def _check_shapes(plan, state, source, config: DiTConfig, folder: Path) -> None:
+def check_shapes(plan, state, source, config: DiTConfig, folder) -> None:
     wrong = []
     for path, variable in state.flat_state():
         expected = dit_keys.torch_shape(path[-1], _per_layer_shape(path, variable.value.shape))
@@ -72,7 +92,7 @@ def _check_shapes(plan, state, source, config: DiTConfig, folder: Path) -> None:
         raise CheckpointError(f"{folder}: {len(wrong)} tensor(s) of the wrong shape:\n" + "\n".join(wrong[:6]))
 
 
-def _check_keys(plan, source: SafetensorsFolder, config: DiTConfig, folder: Path) -> None:
+def check_keys(plan, source, config: DiTConfig, folder) -> None:
     expected = {key for keys in plan.values() for key in keys}
     present = {k for k in source.keys() if not k.startswith(dit_keys.IGNORED_PREFIXES)}
     missing, unexpected = sorted(expected - present), sorted(present - expected)

@@ -1,0 +1,1 @@
+"""Command-line checkpoint tools: `python -m convert --help`. The key maps live in skyreels_jax.checkpoints."""
