@@ -58,6 +58,14 @@ def to_original_name(key: str) -> str:
     return key
 
 
+def diffusers_kwargs(cfg) -> dict:
+    """diffusers SkyReelsV2Transformer3DModel arguments for one of our DiTConfigs."""
+    return dict(num_attention_heads=cfg.num_heads, attention_head_dim=cfg.head_dim, ffn_dim=cfg.ffn_dim,
+                num_layers=cfg.num_layers, in_channels=cfg.in_dim, out_channels=cfg.out_dim, text_dim=cfg.text_dim,
+                image_dim=cfg.image_dim, added_kv_proj_dim=cfg.dim if cfg.image_dim else None,
+                pos_embed_seq_len=cfg.image_pos_len, inject_sample_info=cfg.inject_sample_info)
+
+
 def build_reference(variant: str, seed: int = 0, **config) -> SkyReelsV2Transformer3DModel:
     """A tiny diffusers DiT with every parameter random (norm scales near 1), float32, eval mode."""
     torch.manual_seed(seed)

@@ -104,3 +104,20 @@ def test_convert_inspect(tmp_path, capsys):
     (bad / "config.json").write_text(json.dumps(config))
     assert convert_main(["inspect", str(bad)]) == 1
     assert "patch_embedding.weight" in capsys.readouterr().out
+
+
+def test_safetensors_reader_reads_every_dtype_and_catches_truncation(tmp_path):
+    from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
+
+    tensors = {"a": torch.randn(3, 5).bfloat16(), "b": torch.randn(4, dtype=torch.float64),
+               "c": torch.arange(6, dtype=torch.int64).reshape(2, 3), "d": torch.randn(2, 2).half()}
+    save_file(tensors, str(tmp_path / "x.safetensors"))
+    source = SafetensorsFolder(tmp_path)
+    for key, t in tensors.items():
+        got = source.read(key)
+        assert got.shape == tuple(t.shape)
+        np.testing.assert_array_equal(got.astype(np.float64), t.double().numpy())
+    data = (tmp_path / "x.safetensors").read_bytes()
+    (tmp_path / "x.safetensors").write_bytes(data[:-8])
+    with pytest.raises(ValueError, match="truncated"):
+        SafetensorsFolder(tmp_path).read(sorted(tensors)[-1])

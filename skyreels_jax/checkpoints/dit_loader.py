@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from skyreels_jax.checkpoints import dit_keys
@@ -43,24 +44,31 @@ class DiTCheckpoint:
         """(graphdef, abstract state, our path -> checkpoint keys), after checking names and shapes."""
         graphdef, state = nnx.split(nnx.eval_shape(lambda: DiT(self.config, rngs=nnx.Rngs(0))))
         plan = {path: dit_keys.source_keys(path, self.layout, self.config.num_layers)
-                for path, _ in state.flat_state()}
+                for path, _ in nnx.to_flat_state(state)}
         check_keys(plan, self.source, self.config, self.folder)
         check_shapes(plan, state, self.source, self.config, self.folder)
         return graphdef, state, plan
 
     def load(self) -> DiT:
+        """Fill the abstract model one tensor at a time: beside the model, host memory holds
+        at most one checkpoint tensor and its converted copy."""
         graphdef, state, plan = self.plan()
-        for path, variable in state.flat_state():
-            out = np.empty(variable.value.shape, dtype=variable.value.dtype)
-            for i, key in enumerate(plan[path]):
-                tensor = dit_keys.to_flax(path[-1], self.source.read(key))
-                if path[0] == "blocks":
-                    out[i] = tensor
-                else:
-                    out[...] = tensor
-            variable.value = jnp.asarray(out)
-            del out  # one converted tensor in host memory at a time, beside the model
+        for path, variable in nnx.to_flat_state(state):
+            dtype = variable.get_value().dtype
+            convert = lambda key: jnp.asarray(dit_keys.to_flax(path[-1], self.source.read(key)), dtype)
+            if path[0] == "blocks":  # stacked layers: write each layer in place into one buffer
+                stacked = jnp.zeros(variable.get_value().shape, dtype)
+                for i, key in enumerate(plan[path]):
+                    stacked = _write_layer(stacked, i, convert(key))
+                variable.set_value(stacked)
+            else:
+                variable.set_value(convert(plan[path][0]))
         return nnx.merge(graphdef, state)
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _write_layer(stacked: jax.Array, i, layer: jax.Array) -> jax.Array:
+    return jax.lax.dynamic_update_index_in_dim(stacked, layer, i, 0)
 
 
 def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
@@ -84,8 +92,8 @@ def _per_layer_shape(path, shape):
 
 def check_shapes(plan, state, source, config: DiTConfig, folder) -> None:
     wrong = []
-    for path, variable in state.flat_state():
-        expected = dit_keys.torch_shape(path[-1], _per_layer_shape(path, variable.value.shape))
+    for path, variable in nnx.to_flat_state(state):
+        expected = dit_keys.torch_shape(path[-1], _per_layer_shape(path, variable.get_value().shape))
         wrong += [f"key {k!r} has shape {source.shape(k)} but the {config.variant} config expects {expected}"
                   for k in plan[path] if source.shape(k) != expected]
     if wrong:

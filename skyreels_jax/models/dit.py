@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from skyreels_jax.models.dit_checks import check_inputs
 from skyreels_jax.models.dit_block import Block, Head, ImageEmbedding, PatchEmbed
 from skyreels_jax.nn import MLP, Embed, Linear, rope_tables, timestep_embedding
 from skyreels_jax.nn.embeddings import gelu_tanh
@@ -105,8 +106,6 @@ class DiT(nnx.Module):
 
     # -- public call: checks shapes on the host, then runs the compiled forward ------------------
     def __call__(self, latents, timestep, context, image_context=None, fps=None) -> jax.Array:
-        from skyreels_jax.models.dit_checks import check_inputs
-
         timestep = check_inputs(self.config, latents, timestep, context, image_context, fps)
         fps = None if fps is None else fps_index(np.broadcast_to(np.asarray(fps), (latents.shape[0],)))
         return _jitted_forward(self, jnp.asarray(latents), timestep, jnp.asarray(context),
