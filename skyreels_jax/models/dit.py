@@ -9,6 +9,7 @@ frame's tokens, never materialised per token. The blocks are one scanned, stacke
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -108,7 +109,8 @@ class DiT(nnx.Module):
     def __call__(self, latents, timestep, context, image_context=None, fps=None) -> jax.Array:
         timestep = check_inputs(self.config, latents, timestep, context, image_context, fps)
         fps = None if fps is None else fps_index(np.broadcast_to(np.asarray(fps), (latents.shape[0],)))
-        return _jitted_forward(self, jnp.asarray(latents), timestep, jnp.asarray(context),
+        graphdef, state = nnx.split(self)
+        return _jitted_forward(graphdef, state, jnp.asarray(latents), timestep, jnp.asarray(context),
                                None if image_context is None else jnp.asarray(image_context), fps)
 
     # -- pure forward, for use inside jit (pipelines, training) ------------------------------------
@@ -160,6 +162,8 @@ class DiT(nnx.Module):
         return x.reshape(b, f * pt, h * ph, w * pw, self.config.out_dim)
 
 
-@nnx.jit
-def _jitted_forward(model, latents, timestep, context, image_context, fps_ids):
-    return model.forward(latents, timestep, context, image_context, fps_ids)
+# A plain jax.jit over (graphdef, state): nnx.jit also returns the model state (to carry
+# mutations back), which costs an extra copy of the weights during the call.
+@functools.partial(jax.jit, static_argnums=0)
+def _jitted_forward(graphdef, state, latents, timestep, context, image_context, fps_ids):
+    return nnx.merge(graphdef, state).forward(latents, timestep, context, image_context, fps_ids)
