@@ -179,7 +179,7 @@ def clip_reference_diffusers(model, processor_dir: Path, images) -> np.ndarray:
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     processor = CLIPImageProcessorPil.from_pretrained(str(processor_dir))
-    pixels = processor(images=list(images), return_tensors="pt").pixel_values
+    pixels = processor(images=list(images), return_tensors="pt", input_data_format="channels_last").pixel_values
     return _penultimate(model, pixels)
 
 
