@@ -41,3 +41,17 @@ def test_diffusers_layout(act, tmp_path):
     assert rel_err(feats, clip_reference_diffusers(reference, root / "image_processor", x)) <= TOL
     # the image_encoder/ folder alone finds ../image_processor
     np.testing.assert_array_equal(np.asarray(load_image_encoder(root / "image_encoder").encode(x)), feats)
+
+
+def test_bf16(reference, tmp_path):
+    """bf16 parameters and compute: close to the float32 reference, bf16 out; close() frees it."""
+    import jax.numpy as jnp
+
+    ie = load_image_encoder(save_clip_original(reference, tmp_path / "orig"), dtype=jnp.bfloat16)
+    x = images()
+    feats = ie.encode(x)
+    assert feats.dtype == jnp.bfloat16
+    assert rel_err(np.asarray(feats.astype(jnp.float32)), clip_reference_original(reference, x)) < 3e-2
+    ie.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        ie.encode(x)

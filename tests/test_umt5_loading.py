@@ -69,3 +69,19 @@ def test_real_vit_h14_shapes_and_axes():
     pixels = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
     out = jax.eval_shape(lambda s, x: nnx.merge(graphdef, s)(x), state, pixels)
     assert out.shape == (1, 257, 1280)
+
+
+@pytest.mark.parametrize("names", [("encoder.embed_tokens.weight",), ("shared.weight", "encoder.embed_tokens.weight")])
+def test_tied_embedding_under_either_name(parts, tmp_path, names):
+    """transformers files may store the tied token embedding as shared.weight, encoder.embed_tokens.weight or both."""
+    from safetensors.torch import load_file, save_file
+
+    from tests.encoder_fixtures import save_umt5_diffusers
+
+    root = save_umt5_diffusers(*parts, tmp_path / "pipe")
+    path = root / "text_encoder" / "model.safetensors"
+    state = load_file(str(path))
+    table = state.pop("shared.weight")
+    save_file({**state, **{n: table.clone() for n in names}}, str(path), metadata={"format": "pt"})
+    te = load_text_encoder(root)
+    assert jnp.array_equal(te.model.token_embedding[...], jnp.asarray(table.numpy()))
