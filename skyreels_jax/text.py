@@ -72,7 +72,7 @@ def tokenize(tokenizer, prompts: list[str], max_length: int) -> tuple[np.ndarray
 class TextEncoder:
     """`encode(prompts)` -> [B, max_length, dim] context, zero past each prompt's tokens.
 
-    The model holds several GiB (11 GiB for umt5-xxl in bf16). Call `close()` (or drop every
+    The model holds several GB (about 11 GB for umt5-xxl in bf16). Call `close()` (or drop every
     reference to this object) to free its device memory before running the DiT.
     """
 

@@ -1,16 +1,18 @@
 """Images to CLIP features: input checks, the two references' preprocessing, the ImageEncoder object.
 
 Inputs: uint8 [B, H, W, 3], one uint8 [H, W, 3], a PIL image, or a list of those (sizes may
-differ). Non-RGB inputs are converted, never refused: PIL images with `.convert("RGB")` (as
-both reference pipelines load images), grayscale arrays ([H, W] or [H, W, 1]) by repeating
-the channel, RGBA arrays by dropping alpha (what PIL's convert does). Other channel counts,
-non-uint8 arrays and empty images raise ValueError. Small images are upscaled, as both
-references do (any size from 1×1); a warning says when an image is smaller than the model's
-input, whose features are then of little use.
+differ). Grayscale and RGBA inputs are converted: PIL images of any mode with
+`.convert("RGB")` (as both reference pipelines load images), grayscale arrays ([H, W] or
+[H, W, 1]) by repeating the channel, RGBA arrays by dropping alpha (what PIL's convert does).
+Other channel counts, non-uint8 arrays and empty images raise ValueError. Small images are
+upscaled, as both references do (any size from 1×1), with a warning when an image is smaller
+than the model's input.
 
 Preprocessing:
 - "original" (Wan's open-clip .pth): torch's bicubic interpolate (a = −0.75, no antialias,
-  align_corners=False) of the whole image to image_size², then CLIP mean/std normalisation.
+  align_corners=False) of the whole image to image_size² (the aspect ratio is not kept: the
+  reference pipeline passes the image already cropped to the video's shape), then CLIP
+  mean/std normalisation.
 - "clip" (a diffusers/transformers folder): CLIPImageProcessor semantics from
   preprocessor_config.json: resize the short edge with PIL bicubic, centre crop, rescale,
   normalise.
@@ -37,7 +39,7 @@ def as_rgb_list(images) -> list[np.ndarray]:
 
     if isinstance(images, Image.Image):
         images = [images]
-    elif isinstance(images, np.ndarray) or hasattr(images, "__array__") and not isinstance(images, (list, tuple)):
+    elif hasattr(images, "__array__"):  # numpy or jax: [B, H, W, C] is a batch, anything else one image
         images = np.asarray(images)
         images = list(images) if images.ndim == 4 else [images]
     if not isinstance(images, (list, tuple)) or not images:

@@ -97,7 +97,7 @@ def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=No
     """A UMT5 TextEncoder from a local folder in the original or the diffusers layout.
 
     dtype is the compute dtype and, unless param_dtype is given, the parameter dtype (use
-    jnp.bfloat16 for umt5-xxl: 11 GiB instead of 21). tokenizer overrides the tokenizer folder.
+    jnp.bfloat16 for umt5-xxl: about 11 GB instead of 23). tokenizer overrides the tokenizer folder.
     Other keyword arguments override UMT5Config fields that do not change the weights
     (attention, max_length). Free it with `TextEncoder.close()`.
     """
