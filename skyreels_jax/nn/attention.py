@@ -3,7 +3,8 @@
 Layout is [B, L, heads, head_dim]. Logits, softmax statistics and accumulation are float32
 whatever the input dtype. An optional block-causal mask is given as integer block ids per
 query and per key (key k is visible to query q when k_block[k] <= q_block[q]), so no L×L
-mask is ever built.
+mask is ever built. T5-style models add a float bias to the logits (relative positions),
+use no 1/√d scaling (scale=1.0) and hide padded keys with a per-key mask.
 """
 from __future__ import annotations
 
@@ -16,24 +17,38 @@ _CHUNK_ABOVE = 4096 * 4096  # score entries per (batch, head) above which "auto"
 
 
 def attention(q: jax.Array, k: jax.Array, v: jax.Array, *, q_block: jax.Array | None = None,
-              k_block: jax.Array | None = None, backend: str = "auto", chunk: int = 1024) -> jax.Array:
-    """softmax(q·kᵀ/√d [+ mask]) · v, returned in q's dtype."""
+              k_block: jax.Array | None = None, bias: jax.Array | None = None,
+              k_mask: jax.Array | None = None, scale: float | None = None, backend: str = "auto",
+              chunk: int = 1024) -> jax.Array:
+    """softmax(q·kᵀ·scale [+ bias] [+ masks]) · v, returned in q's dtype.
+
+    scale defaults to 1/√head_dim. bias broadcasts to [B, heads, Lq, Lk] (float32 is kept).
+    k_mask [B, Lk] is True for keys that may be attended to.
+    """
     if (q_block is None) != (k_block is None):
         raise ValueError("attention: give both q_block and k_block, or neither")
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    if bias is not None:
+        bias = jnp.asarray(bias, jnp.float32)
+        bias = bias.reshape((1,) * (4 - bias.ndim) + bias.shape)
     if backend == "auto":
         backend = "chunked" if q.shape[1] * k.shape[1] > _CHUNK_ABOVE else "xla"
     if backend == "xla":
-        return _xla_attention(q, k, v, q_block, k_block)
+        return _xla_attention(q, k, v, q_block, k_block, bias, k_mask, scale)
     if backend == "chunked":
-        return _chunked_attention(q, k, v, q_block, k_block, chunk)
+        return _chunked_attention(q, k, v, q_block, k_block, bias, k_mask, scale, chunk)
     raise ValueError(f"unknown attention backend {backend!r}; use 'auto', 'xla' or 'chunked'")
 
 
-def _xla_attention(q, k, v, q_block, k_block):
-    scale = 1.0 / math.sqrt(q.shape[-1])
+def _xla_attention(q, k, v, q_block, k_block, bias, k_mask, scale):
     logits = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
+    if bias is not None:
+        logits = logits + bias
     if q_block is not None:
         logits = jnp.where(k_block[None, :] <= q_block[:, None], logits, -jnp.inf)
+    if k_mask is not None:
+        logits = jnp.where(k_mask[:, None, None, :], logits, -jnp.inf)
     probs = jax.nn.softmax(logits, axis=-1)
     out = jnp.einsum("bnqk,bknd->bqnd", probs.astype(v.dtype), v, preferred_element_type=jnp.float32)
     return out.astype(q.dtype)
@@ -48,32 +63,38 @@ def _pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
     return jnp.pad(x, widths)
 
 
-def _chunked_attention(q, k, v, q_block, k_block, chunk):
+def _chunked_attention(q, k, v, q_block, k_block, bias, k_mask, scale, chunk):
     """Flash-style: scan over key chunks with a running max and sum, map over query chunks.
 
-    Memory is O(chunk²) per (batch, head) instead of O(Lq·Lk).
+    Memory is O(chunk²) per (batch, head) instead of O(Lq·Lk) (plus the bias, when given).
     """
     b, lq, n, d = q.shape
     lk = k.shape[1]
     qc, kc = min(chunk, lq), min(chunk, lk)
-    scale = 1.0 / math.sqrt(d)
+    nq, nk = -(-lq // qc), -(-lk // kc)
     if q_block is None:
         q_block, k_block = jnp.zeros((lq,), jnp.int32), jnp.zeros((lk,), jnp.int32)
-    k_valid = _pad_to(jnp.ones((lk,), bool), 0, kc)
+    key_ok = jnp.ones((1, lk), bool) if k_mask is None else k_mask.astype(bool)
+    key_ok = _pad_to(key_ok, 1, kc).reshape(-1, nk, kc).swapaxes(0, 1)       # [nk, b|1, kc]
     k_block = _pad_to(k_block, 0, kc)
-    nk = k_valid.shape[0] // kc
     keys = _pad_to(k, 1, kc).reshape(b, nk, kc, n, d).swapaxes(0, 1)
     values = _pad_to(v, 1, kc).reshape(b, nk, kc, n, d).swapaxes(0, 1)
-    key_side = (keys, values, k_valid.reshape(nk, kc), k_block.reshape(nk, kc))
+    key_side = (keys, values, key_ok, k_block.reshape(nk, kc))
+    if bias is not None:  # [B|1, N|1, Lq, Lk] -> [nq, B|1, N|1, qc, nk, kc]
+        bias = _pad_to(_pad_to(bias, 2, qc), 3, kc)
+        bias = bias.reshape(*bias.shape[:2], nq, qc, nk, kc).transpose(2, 0, 1, 3, 4, 5)
 
     def one_query_chunk(args):
-        q_i, qb_i = args  # [b, qc, n, d], [qc]
+        q_i, qb_i, bias_i = args  # [b, qc, n, d], [qc], [B|1, N|1, qc, nk, kc] or None
+        bias_side = None if bias_i is None else jnp.moveaxis(bias_i, 3, 0)
 
         def step(carry, kv):
             m, l, acc = carry
-            k_j, v_j, valid_j, kb_j = kv
+            (k_j, v_j, ok_j, kb_j), bias_j = kv
             s = jnp.einsum("bqnd,bknd->bnqk", q_i, k_j, preferred_element_type=jnp.float32) * scale
-            visible = valid_j[None, :] & (kb_j[None, :] <= qb_i[:, None])
+            if bias_j is not None:
+                s = s + bias_j
+            visible = ok_j[:, None, None, :] & (kb_j[None, :] <= qb_i[:, None])[None, None]
             s = jnp.where(visible, s, -jnp.inf)
             m_new = jnp.maximum(m, s.max(-1))
             m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
@@ -86,12 +107,11 @@ def _chunked_attention(q, k, v, q_block, k_block, chunk):
 
         init = (jnp.full((b, n, qc), -jnp.inf, jnp.float32), jnp.zeros((b, n, qc), jnp.float32),
                 jnp.zeros((b, n, qc, d), jnp.float32))
-        (_, l, acc), _ = jax.lax.scan(step, init, key_side)
+        (_, l, acc), _ = jax.lax.scan(step, init, (key_side, bias_side))
         l = jnp.where(l == 0.0, 1.0, l)  # padded query rows that see no key
         return (acc / l[..., None]).transpose(0, 2, 1, 3)  # [b, qc, n, d]
 
-    nq = -(-lq // qc)
     queries = _pad_to(q, 1, qc).reshape(b, nq, qc, n, d).swapaxes(0, 1)
     q_blocks = _pad_to(q_block, 0, qc).reshape(nq, qc)
-    out = jax.lax.map(one_query_chunk, (queries, q_blocks))  # [nq, b, qc, n, d]
+    out = jax.lax.map(one_query_chunk, (queries, q_blocks, bias))  # [nq, b, qc, n, d]
     return out.swapaxes(0, 1).reshape(b, nq * qc, n, d)[:, :lq].astype(q.dtype)
