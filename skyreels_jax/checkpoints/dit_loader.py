@@ -6,18 +6,14 @@ import functools
 from collections.abc import Mapping
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from skyreels_jax.checkpoints import dit_keys
+from skyreels_jax.checkpoints.fill import CheckpointError, fill_state
 from skyreels_jax.checkpoints.dit_config import config_from_diffusers, config_from_original, find_transformer_folder
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.models.dit import DiT, DiTConfig
-
-
-class CheckpointError(ValueError):
-    """A checkpoint does not match the model: a missing, unexpected or misshapen key."""
 
 
 @dataclasses.dataclass
@@ -49,41 +45,29 @@ class DiTCheckpoint:
         check_shapes(plan, state, self.source, self.config, self.folder)
         return graphdef, state, plan
 
-    def load(self) -> DiT:
-        """Fill the abstract model one tensor at a time: beside the model, host memory holds
-        at most one checkpoint tensor and its converted copy."""
+    def load(self, mesh=None) -> DiT:
+        """The model with every parameter read from the checkpoint (onto `mesh` when given)."""
         graphdef, state, plan = self.plan()
-        for path, variable in nnx.to_flat_state(state):
-            dtype = variable.get_value().dtype
-            convert = lambda key: jnp.asarray(dit_keys.to_flax(path[-1], self.source.read(key)), dtype)
-            if path[0] == "blocks":  # stacked layers: write each layer in place into one buffer
-                stacked = jnp.zeros(variable.get_value().shape, dtype)
-                for i, key in enumerate(plan[path]):
-                    stacked = _write_layer(stacked, i, convert(key))
-                variable.set_value(stacked)
-            else:
-                variable.set_value(convert(plan[path][0]))
+        entries = {path: [(key, functools.partial(dit_keys.to_flax, path[-1])) for key in keys]
+                   for path, keys in plan.items()}
+        fill_state(state, entries, self.source, self.folder, mesh)
         return nnx.merge(graphdef, state)
 
 
-@functools.partial(jax.jit, donate_argnums=0)
-def _write_layer(stacked: jax.Array, i, layer: jax.Array) -> jax.Array:
-    return jax.lax.dynamic_update_index_in_dim(stacked, layer, i, 0)
-
-
 def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
-                     config: DiTConfig | Mapping | None = None, **overrides) -> DiT:
+                     config: DiTConfig | Mapping | None = None, mesh=None, **overrides) -> DiT:
     """Load a SkyReels-V2 DiT from a local folder in the original or the diffusers layout.
 
     dtype is the compute dtype and, unless param_dtype is given, the parameter dtype.
     config, if given, is the architecture to load into (a DiTConfig or a mapping of its
     fields); otherwise it comes from the folder's config.json. Other keyword arguments
     override DiTConfig fields that do not change the weights (attention, remat,
-    causal_block_size).
+    causal_block_size). With a `mesh` (skyreels_jax.parallel.make_mesh) every parameter is
+    placed straight onto its shards as it is read.
     """
     param_dtype = jnp.dtype(param_dtype or dtype).name
     return DiTCheckpoint.open(path, config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype,
-                              **overrides).load()
+                              **overrides).load(mesh)
 
 
 def _per_layer_shape(path, shape):

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from skyreels_jax.checkpoints import clip_keys, umt5_keys
-from skyreels_jax.checkpoints.dit_loader import CheckpointError
+from skyreels_jax.checkpoints.fill import CheckpointError, fill_state
 from skyreels_jax.checkpoints.pth_file import PthFile
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.models.clip import CLIPVision
@@ -31,14 +30,14 @@ CLIP_PTH = "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth"
 _TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
 
 
-def fill(model_fn: Callable[[], nnx.Module], source, layout: str, plan_fn, ignored_fn, param_dtype, where):
-    """Build model_fn() abstractly and fill every parameter from source (see module docstring).
+def fill(model_fn: Callable[[], nnx.Module], source, layout: str, plan_fn, ignored_fn, where, mesh=None):
+    """Build model_fn() abstractly, check the key set, and fill every parameter from source.
 
     plan_fn(path, present) gives [(key, to_ours)], one per stacked layer for the blocks.
     """
     graphdef, state = nnx.split(nnx.eval_shape(model_fn))
     present = set(source.keys())
-    plans = {path: plan_fn(path, present) for path, _ in state.flat_state()}
+    plans = {path: plan_fn(path, present) for path, _ in nnx.to_flat_state(state)}
     expected = {key for entries in plans.values() for key, _ in entries}
     missing = sorted(expected - present)
     unexpected = sorted(k for k in present - expected if not ignored_fn(k))
@@ -49,21 +48,7 @@ def fill(model_fn: Callable[[], nnx.Module], source, layout: str, plan_fn, ignor
         if unexpected:
             lines.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
         raise CheckpointError("\n".join(lines))
-    for path, variable in state.flat_state():
-        entries, shape = plans[path], variable.get_value().shape
-        stacked = path[0] == "blocks"
-        out = np.empty(shape, dtype=param_dtype)
-        for i, (key, to_ours) in enumerate(entries):
-            tensor = to_ours(source.read(key))
-            if tensor.shape != (shape[1:] if stacked else shape):
-                raise CheckpointError(f"{where}: key {key!r} has shape {source.shape(key)}, which does not fit "
-                                      f"{'.'.join(path)} {shape[1:] if stacked else shape}")
-            if stacked:
-                out[i] = tensor
-            else:
-                out[...] = tensor
-        variable.set_value(jnp.asarray(out))
-        del out  # one converted tensor in host memory at a time, beside the model
+    fill_state(state, plans, source, where, mesh)
     return nnx.merge(graphdef, state)
 
 
@@ -93,13 +78,15 @@ def find_text_encoder(path) -> tuple[str, Path, Path]:
                             "folder with text_encoder/ and tokenizer/, or a transformers UMT5 folder")
 
 
-def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=None, **overrides) -> TextEncoder:
+def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=None, mesh=None,
+                      **overrides) -> TextEncoder:
     """A UMT5 TextEncoder from a local folder in the original or the diffusers layout.
 
     dtype is the compute dtype and, unless param_dtype is given, the parameter dtype (use
     jnp.bfloat16 for umt5-xxl: about 11 GB instead of 23). tokenizer overrides the tokenizer folder.
     Other keyword arguments override UMT5Config fields that do not change the weights
-    (attention, max_length). Free it with `TextEncoder.close()`.
+    (attention, max_length). With a `mesh` the parameters go straight onto their shards.
+    Free it with `TextEncoder.close()`.
     """
     layout, weights, tokenizer_dir = find_text_encoder(path)
     param_dtype = jnp.dtype(param_dtype or dtype)
@@ -114,7 +101,7 @@ def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=No
     tok = load_tokenizer(tokenizer_dir)
     model = fill(lambda: UMT5Encoder(config, rngs=nnx.Rngs(0)), source, layout,
                  lambda p, present: umt5_keys.plan(p, layout, config.num_layers, present),
-                 lambda k: umt5_keys.ignored(k, layout), param_dtype, weights)
+                 lambda k: umt5_keys.ignored(k, layout), weights, mesh)
     return TextEncoder(model, tok)
 
 
@@ -136,7 +123,7 @@ def find_image_encoder(path) -> tuple[str, Path, Path | None]:
 
 
 def load_image_encoder(path, dtype=jnp.float32, *, param_dtype=None, num_heads: int | None = None,
-                       **overrides) -> ImageEncoder:
+                       mesh=None, **overrides) -> ImageEncoder:
     """A CLIP vision ImageEncoder (penultimate hidden states) from either published layout.
 
     The original .pth does not record the head count: num_heads defaults to width/80
@@ -159,5 +146,5 @@ def load_image_encoder(path, dtype=jnp.float32, *, param_dtype=None, num_heads: 
         preprocess = preprocess_from_config(_read_json(preprocessor) if preprocessor else {}, config.image_size)
     model = fill(lambda: CLIPVision(config, rngs=nnx.Rngs(0)), source, layout,
                  lambda p, present: clip_keys.plan(p, layout, config.num_layers),
-                 lambda k: clip_keys.ignored(k, layout, config.num_layers), param_dtype, weights)
+                 lambda k: clip_keys.ignored(k, layout, config.num_layers), weights, mesh)
     return ImageEncoder(model, preprocess)

@@ -1,0 +1,71 @@
+"""Fill an abstract NNX state from a checkpoint, one tensor at a time, optionally onto a mesh.
+
+Beside the model, host memory holds one checkpoint tensor and its converted copy. The
+stacked layers of a scanned block are written layer by layer into one donated buffer. With
+a mesh, each parameter goes straight to its shards (every process reads the tensor and keeps
+its own slices), so no host ever holds the full model.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from skyreels_jax.parallel.rules import state_shardings
+
+# our parameter path -> [(checkpoint key, torch-to-ours conversion)], one entry per layer for "blocks"
+Plan = dict[tuple, list[tuple[str, Callable[[np.ndarray], np.ndarray]]]]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint does not match the model: a missing, unexpected or misshapen key."""
+
+
+def _put(array: np.ndarray, dtype, sharding) -> jax.Array:
+    array = np.asarray(array).astype(dtype, copy=False)
+    if sharding is None:
+        return jnp.asarray(array)
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _write_layer(stacked: jax.Array, i, layer: jax.Array) -> jax.Array:
+    return jax.lax.dynamic_update_index_in_dim(stacked, layer.astype(stacked.dtype), i, 0)
+
+
+def _zeros(shape, dtype, sharding) -> jax.Array:
+    if sharding is None:
+        return jnp.zeros(shape, dtype)
+    return jax.jit(lambda: jnp.zeros(shape, dtype), out_shardings=sharding)()
+
+
+def fill_state(state, plan: Plan, source, where, mesh=None) -> None:
+    """Set every variable of `state` from `source` (keys(), read(key)) following `plan`."""
+    shardings = state_shardings(state, mesh) if mesh is not None else {}
+    for path, variable in nnx.to_flat_state(state):
+        abstract = variable.get_value()
+        sharding = shardings.get(path)
+        entries = plan[path]
+
+        def converted(key, convert, shape):
+            tensor = convert(source.read(key))
+            if tensor.shape != shape:
+                raise CheckpointError(f"{where}: key {key!r} has shape {source.shape(key)}, which does not fit "
+                                      f"{'.'.join(map(str, path))} {shape}")
+            return tensor
+
+        if path[0] == "blocks":
+            layer_sharding = None if sharding is None else jax.sharding.NamedSharding(
+                sharding.mesh, jax.sharding.PartitionSpec(*sharding.spec[1:]))
+            stacked = _zeros(abstract.shape, abstract.dtype, sharding)
+            for i, (key, convert) in enumerate(entries):
+                layer = _put(converted(key, convert, abstract.shape[1:]), abstract.dtype, layer_sharding)
+                stacked = _write_layer(stacked, i, layer)
+            variable.set_value(stacked)
+        else:
+            (key, convert), = entries
+            variable.set_value(_put(converted(key, convert, abstract.shape), abstract.dtype, sharding))
