@@ -22,7 +22,8 @@ def build_reference(seed: int = 0, **config) -> AutoencoderKLWan:
     """A diffusers VAE with every parameter random, scaled like a trained net (norm gammas near 1,
     weights ~ 1/√fan_in, small biases), float32, eval mode."""
     torch.manual_seed(seed)
-    model = AutoencoderKLWan(**{**TINY, **config}).eval()
+    config = {k: v for k, v in {**TINY, **config}.items() if v is not None}  # None: diffusers' default
+    model = AutoencoderKLWan(**config).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("gamma"):
@@ -76,14 +77,14 @@ def _channel_stats(model, ndim):
 def reference_encode(model, video: np.ndarray) -> np.ndarray:
     """Normalised mu of channels-last video, channels-last (diffusers returns unnormalised mu)."""
     with torch.no_grad():
-        mu = model.encode(torch.from_numpy(np.asarray(video)).permute(0, 4, 1, 2, 3)).latent_dist.mean
+        mu = model.encode(torch.from_numpy(np.array(video)).permute(0, 4, 1, 2, 3)).latent_dist.mean
     mean, std = _channel_stats(model, mu.ndim)
     return ((mu - mean) / std).permute(0, 2, 3, 4, 1).numpy()
 
 
 def reference_decode(model, z: np.ndarray) -> np.ndarray:
     """Video from channels-last normalised latents (diffusers takes unnormalised ones)."""
-    z = torch.from_numpy(np.asarray(z)).permute(0, 4, 1, 2, 3)
+    z = torch.from_numpy(np.array(z)).permute(0, 4, 1, 2, 3)
     mean, std = _channel_stats(model, z.ndim)
     with torch.no_grad():
         out = model.decode(z * std + mean).sample
