@@ -10,6 +10,7 @@ overlaps bounds memory for large frames (see vae_tiling.py).
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -203,12 +204,22 @@ class WanVAE(nnx.Module):
         return _stream(self.decoder, x, 1, 1).astype(jnp.float32)
 
 
-@nnx.jit
+# Plain jax.jit over (graphdef, state) rather than nnx.jit: with nnx.jit (flax 0.12.8) the process's
+# memory grew by about the decoder's weight size on every call.
+@partial(jax.jit, static_argnums=0)
+def _encode_pure(graphdef, state, video):
+    return nnx.merge(graphdef, state).encode_raw(video)
+
+
+@partial(jax.jit, static_argnums=0)
+def _decode_pure(graphdef, state, z):
+    return nnx.merge(graphdef, state).decode_raw(z)
+
+
 def _encode_jit(vae: WanVAE, video):
-    return vae.encode_raw(video)
+    return _encode_pure(*nnx.split(vae), video)
 
 
-@nnx.jit
 def _decode_jit(vae: WanVAE, z):
-    return vae.decode_raw(z)
+    return _decode_pure(*nnx.split(vae), z)
 

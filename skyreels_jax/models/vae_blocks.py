@@ -20,15 +20,11 @@ from skyreels_jax.nn import attention, matmul
 CACHE_T = 2  # frames a causal conv keeps from the previous chunk (its temporal kernel minus one)
 
 
-def conv(x, kernel, bias, *, stride=1, padding=(), dtype=jnp.float32):
-    """N-d convolution of channels-last `x` with a [*window, in, out] kernel, float32 accumulation."""
-    nd = kernel.ndim - 2
-    spatial = "DHW"[-nd:] if nd <= 3 else None
-    y = jax.lax.conv_general_dilated(
-        x.astype(dtype), kernel.astype(dtype), window_strides=(stride,) * nd if isinstance(stride, int) else stride,
-        padding=list(padding) or [(0, 0)] * nd,
-        dimension_numbers=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"), preferred_element_type=jnp.float32)
-    return (y + bias.astype(jnp.float32)).astype(dtype)
+def conv2d(x, kernel, *, stride=1, padding=((0, 0), (0, 0)), dtype=jnp.float32):
+    """2D conv of channels-last images with an [h, w, in, out] kernel; float32 result (f32 accumulation)."""
+    return jax.lax.conv_general_dilated(
+        x.astype(dtype), kernel.astype(dtype), window_strides=(stride, stride), padding=list(padding),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), preferred_element_type=jnp.float32)
 
 
 def frames_to_batch(fn, x):
@@ -56,10 +52,19 @@ class CausalConv3d(nnx.Module):
         self.dtype = dtype
 
     def valid(self, x, stride_t: int = 1):
-        """The conv with no temporal padding: T_out = (T - k_t) // stride_t + 1."""
+        """The conv with no temporal padding: T_out = (T - k_t) // stride_t + 1.
+
+        Computed as a sum over the temporal taps of per-frame 2D convs: on CPU this is about twice
+        as fast as XLA's 3D convolution, and the same arithmetic.
+        """
         kt, kh, kw = self.kernel.shape[:3]
-        return conv(x, self.kernel[...], self.bias[...], stride=(stride_t, 1, 1),
-                    padding=[(0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2)], dtype=self.dtype)
+        t_out = (x.shape[1] - kt) // stride_t + 1
+        padding = ((kh // 2, kh // 2), (kw // 2, kw // 2))
+        y = self.bias[...].astype(jnp.float32)
+        for k in range(kt):
+            frames = x[:, k:k + stride_t * (t_out - 1) + 1:stride_t]
+            y = y + frames_to_batch(lambda f: conv2d(f, self.kernel[k], padding=padding, dtype=self.dtype), frames)
+        return y.astype(self.dtype)
 
     def __call__(self, x, cache=None):
         if self.kernel.shape[0] == 1:
@@ -79,8 +84,9 @@ class Conv2d(nnx.Module):
         self.stride, self.padding, self.dtype = stride, padding, dtype
 
     def __call__(self, x):
-        return frames_to_batch(lambda f: conv(f, self.kernel[...], self.bias[...], stride=self.stride,
-                                              padding=self.padding, dtype=self.dtype), x)
+        y = frames_to_batch(lambda f: conv2d(f, self.kernel[...], stride=self.stride, padding=self.padding,
+                                             dtype=self.dtype), x)
+        return (y + self.bias[...].astype(jnp.float32)).astype(self.dtype)
 
 
 class ChannelRMSNorm(nnx.Module):
