@@ -9,7 +9,8 @@ from skyreels_jax import VAEConfig, WanVAE
 @pytest.fixture(scope="module")
 def vae():
     """An abstract model: the checks run before any weight is touched."""
-    return nnx.eval_shape(lambda: WanVAE(VAEConfig(base_dim=4, z_dim=4, latents_mean=(0.0,) * 4, latents_std=(1.0,) * 4), rngs=nnx.Rngs(0)))
+    config = VAEConfig(base_dim=4, z_dim=4, latents_mean=(0.0,) * 4, latents_std=(1.0,) * 4)
+    return nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0)))
 
 
 @pytest.mark.parametrize("shape,match", [

@@ -175,7 +175,8 @@ class WanVAE(nnx.Module):
         """Normalised latents [B, F_lat, h, w, z_dim] -> video [B, 4(F_lat-1)+1, 8h, 8w, out_channels] in [-1, 1].
 
         tile: optional (height, width) in pixels of spatial tiles decoded separately and blended
-        over `tile_overlap` pixels; a 720P decode fits in 16 GB with e.g. tile=256.
+        over `tile_overlap` pixels. Untiled, a 720P 81-frame decode needs ~17 GiB of XLA temporaries; with
+        tile=512 about 4.8 GiB (tile=256: 1.2 GiB) plus the output, so it fits a 16 GB accelerator.
         """
         from skyreels_jax.models.vae_checks import check_latents
         from skyreels_jax.models.vae_tiling import tiled

@@ -79,7 +79,8 @@ class Conv2d(nnx.Module):
     """A per-frame 2D conv (the spatial part of the resamplers)."""
 
     def __init__(self, cin, cout, *, stride=1, padding=((1, 1), (1, 1)), dtype, param_dtype, rngs: nnx.Rngs):
-        self.kernel = nnx.Param(_init(rngs, (3, 3, cin, cout), param_dtype), logical_axes=(None, None, None, "conv_out"))
+        self.kernel = nnx.Param(_init(rngs, (3, 3, cin, cout), param_dtype),
+                                logical_axes=(None, None, None, "conv_out"))
         self.bias = nnx.Param(jnp.zeros((cout,), param_dtype), logical_axes=("conv_out",))
         self.stride, self.padding, self.dtype = stride, padding, dtype
 
