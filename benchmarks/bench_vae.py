@@ -1,0 +1,167 @@
+"""Wan2.1 VAE decode and encode: skyreels_jax (jit, warm) against diffusers' AutoencoderKLWan (torch, CPU).
+
+Both sides get the same random weights (the real base_dim-96 architecture), the same latent and the
+same video. Each (side, op) runs in its own subprocess so that its peak memory is its own:
+ru_maxrss over the whole child (for jax this includes XLA compilation), the RSS peak sampled during
+the warm runs only, and the accelerator's peak where there is one. Compile time is the first call
+minus a warm call. Children run with MALLOC_ARENA_MAX=2 (both sides): glibc's per-thread arenas
+otherwise keep freed buffers of XLA's CPU thread pool and inflate jax's RSS by ~0.5 GB per run.
+
+    python benchmarks/bench_vae.py                       # latent 1×16×3×16×16 -> video 9×128×128
+    python benchmarks/bench_vae.py --frames 5 --height 30 --width 52 --tile 256
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class _RssSampler:
+    """Peak RSS (MiB) seen by a background thread while active."""
+
+    def __init__(self):
+        import threading
+
+        self.peak, self.active = 0.0, False
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            if self.active:
+                self.peak = max(self.peak, _rss_mib())
+            time.sleep(0.003)
+
+
+def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, tile: int | None) -> None:
+    """Load, run op once (compile/warm-up), then `repeats` timed runs; write timings and the output."""
+    data = np.load(inputs)
+    x = data["z"] if op == "decode" else data["video"]
+    if side == "jax":
+        import jax
+
+        import skyreels_jax as sj
+
+        vae = sj.load_vae(folder)
+        kw = {"tile": tile} if tile else {}
+        fn = (lambda: vae.decode(x, **kw)) if op == "decode" else (lambda: vae.encode(x, **kw))
+        run = lambda: np.asarray(jax.block_until_ready(fn()))
+    else:
+        import torch
+        from diffusers import AutoencoderKLWan
+
+        torch.set_num_threads(os.cpu_count())
+        vae = AutoencoderKLWan.from_pretrained(folder).eval()
+        if tile:
+            vae.enable_tiling(tile, tile, tile * 3 // 4, tile * 3 // 4)
+        shape = (1, -1, 1, 1, 1)
+        mean, std = torch.tensor(vae.config.latents_mean).view(shape), torch.tensor(vae.config.latents_std).view(shape)
+        t = torch.from_numpy(x).permute(0, 4, 1, 2, 3)
+
+        def run():
+            with torch.no_grad():
+                if op == "decode":
+                    y = vae.decode(t * std + mean).sample
+                else:
+                    y = (vae.encode(t).latent_dist.mean - mean) / std
+            return y.permute(0, 2, 3, 4, 1).numpy()
+
+    rss_loaded = _rss_mib()
+    t0 = time.perf_counter()
+    y = run()
+    first = time.perf_counter() - t0
+    times, sampler = [], _RssSampler()
+    sampler.active = True
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        y = run()
+        times.append(time.perf_counter() - t0)
+    sampler.active = False
+    result = dict(time=min(times), first=first, rss_loaded=rss_loaded, warm_rss=sampler.peak,
+                  peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device="cpu")
+    if side == "jax":
+        import jax
+
+        dev = jax.devices()[0]
+        result["device"] = dev.device_kind
+        stats = dev.memory_stats() if dev.platform != "cpu" else None
+        if stats:
+            result["peak_device"] = stats.get("peak_bytes_in_use", 0) / 2**20
+    np.save(out + ".npy", y)
+    Path(out + ".json").write_text(json.dumps(result))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=3, help="latent frames (video frames = 4(f-1)+1)")
+    p.add_argument("--height", type=int, default=16, help="latent height (pixels = 8×)")
+    p.add_argument("--width", type=int, default=16, help="latent width (pixels = 8×)")
+    p.add_argument("--repeats", type=int, default=2, help="timed warm runs per side (best is reported)")
+    p.add_argument("--tile", type=int, default=None, help="spatial tile in pixels (both sides), default untiled")
+    p.add_argument("--sides", default="jax,torch")
+    p.add_argument("--child", nargs=5, metavar=("SIDE", "OP", "FOLDER", "INPUTS", "OUT"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        return child(*args.child, repeats=args.repeats, tile=args.tile)
+
+    sys.path.insert(0, str(ROOT))
+    from tests.vae_fixtures import build_reference, save_diffusers  # random weights, real architecture
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_vae_"))
+    folder = save_diffusers(build_reference(base_dim=96, z_dim=16, latents_mean=None, latents_std=None), tmp / "vae")
+    rng = np.random.default_rng(0)
+    f, h, w = args.frames, args.height, args.width
+    z = rng.standard_normal((1, f, h, w, 16), dtype=np.float32)
+    video = rng.uniform(-1, 1, (1, 4 * (f - 1) + 1, 8 * h, 8 * w, 3)).astype(np.float32)
+    np.savez(tmp / "inputs.npz", z=z, video=video)
+    print(f"latent {list(z.shape)} (B,F,H,W,C) <-> video {list(video.shape)}; torch threads {os.cpu_count()}; "
+          f"tile {args.tile or 'none'}")
+
+    results = {}
+    for op in ("decode", "encode"):
+        for side in args.sides.split(","):
+            out = str(tmp / f"{side}_{op}")
+            cmd = [sys.executable, __file__, "--repeats", str(args.repeats), "--child", side, op, str(folder),
+                   str(tmp / "inputs.npz"), out] + (["--tile", str(args.tile)] if args.tile else [])
+            env = {"MALLOC_ARENA_MAX": "2", **os.environ, "PYTHONPATH": str(ROOT)}
+            subprocess.run(cmd, check=True, cwd=ROOT, env=env)
+            results[side, op] = json.loads(Path(out + ".json").read_text())
+            results[side, op]["out"] = np.load(out + ".npy")
+
+    print("\n| op | side | device | time (s) | compile (s) | peak RSS, whole run (MiB) | peak RSS, warm runs (MiB) "
+          "| RSS after load (MiB) | peak device (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (side, op), r in results.items():
+        compile_s = r["first"] - r["time"] if side == "jax" else float("nan")
+        print(f"| {op} | {side} | {r['device']} | {r['time']:.2f} | {compile_s:.1f} | {r['peak_rss']:.0f} | "
+              f"{r['warm_rss']:.0f} | {r['rss_loaded']:.0f} | {r.get('peak_device', float('nan')):.0f} |")
+    if {"jax", "torch"} <= set(args.sides.split(",")):
+        print("\n| op | time jax/torch | peak RSS jax/torch (whole run) | peak RSS jax/torch (warm runs) "
+              "| rel diff ‖jax−torch‖/‖torch‖ |")
+        print("|---|---|---|---|---|")
+        for op in ("decode", "encode"):
+            j, t = results["jax", op], results["torch", op]
+            diff = np.linalg.norm(j["out"] - t["out"]) / np.linalg.norm(t["out"])
+            print(f"| {op} | {j['time'] / t['time']:.2f} | {j['peak_rss'] / t['peak_rss']:.2f} | "
+                  f"{j['warm_rss'] / t['warm_rss']:.2f} | {diff:.1e} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""load_vae: the original Wan2.1_VAE.pth or a diffusers AutoencoderKLWan folder to a Flax WanVAE."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from skyreels_jax.checkpoints import vae_keys
+from skyreels_jax.checkpoints.fill import CheckpointError
+from skyreels_jax.checkpoints.pth_file import PthFile
+from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
+from skyreels_jax.models.vae import VAEConfig, WanVAE
+
+
+def find_vae(path: str | Path):
+    """(source, layout, VAEConfig) for Wan2.1_VAE.pth, a folder holding it, a diffusers vae/ folder or
+    a diffusers pipeline root."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist: give Wan2.1_VAE.pth, a diffusers vae/ folder "
+                                "or a diffusers pipeline folder")
+    if p.is_file():
+        if p.suffix not in (".pth", ".pt"):
+            raise ValueError(f"{p}: a single-file VAE must be the original .pth (Wan2.1_VAE.pth)")
+        return PthFile(p), "original", VAEConfig()
+    if (p / "model_index.json").exists():
+        p = p / "vae"
+    if (p / "config.json").exists():
+        return SafetensorsFolder(p), "diffusers", config_from_diffusers(json.loads((p / "config.json").read_text()))
+    pths = sorted(p.glob("*VAE*.pth")) or sorted(p.glob("*.pth"))
+    if len(pths) == 1:
+        return PthFile(pths[0]), "original", VAEConfig()
+    raise FileNotFoundError(f"no VAE in {p}: expected config.json + *.safetensors (diffusers), "
+                            "a model_index.json with vae/, or one Wan2.1_VAE.pth")
+
+
+def config_from_diffusers(cfg: dict) -> VAEConfig:
+    """VAEConfig from an AutoencoderKLWan config.json; refuses the Wan2.2 variants we do not implement."""
+    name = cfg.get("_class_name", "AutoencoderKLWan")
+    if name != "AutoencoderKLWan":
+        raise ValueError(f"config.json describes a {name}, not an AutoencoderKLWan")
+    unsupported = {k: cfg[k] for k in ("is_residual", "patch_size", "attn_scales") if cfg.get(k)}
+    if unsupported:
+        raise ValueError(f"only the Wan2.1 VAE is supported (no residual blocks, patching or extra attention); "
+                         f"this config has {unsupported}")
+    defaults = VAEConfig()
+    get = lambda key, default: default if cfg.get(key) is None else cfg[key]
+    return VAEConfig(
+        base_dim=get("base_dim", defaults.base_dim), decoder_base_dim=cfg.get("decoder_base_dim"),
+        z_dim=get("z_dim", defaults.z_dim), dim_mult=get("dim_mult", defaults.dim_mult),
+        num_res_blocks=get("num_res_blocks", defaults.num_res_blocks),
+        temporal_downsample=get("temperal_downsample", defaults.temporal_downsample),
+        in_channels=get("in_channels", 3), out_channels=get("out_channels", 3),
+        latents_mean=get("latents_mean", defaults.latents_mean), latents_std=get("latents_std", defaults.latents_std))
+
+
+def load_vae(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
+             config: VAEConfig | Mapping | None = None) -> WanVAE:
+    """Load the Wan2.1 VAE from Wan2.1_VAE.pth (needs torch to unpickle) or a diffusers folder (safetensors).
+
+    dtype is the compute dtype and, unless param_dtype is given, the parameter dtype (the
+    reference runs the VAE in float32). config, if given (a VAEConfig or a mapping of its
+    fields), replaces the folder's config.json or, for a .pth, the Wan2.1 defaults.
+    """
+    source, layout, found = find_vae(path)
+    config = found if config is None else config if isinstance(config, VAEConfig) else VAEConfig(**dict(config))
+    param_dtype = jnp.dtype(param_dtype or dtype)
+    config = dataclasses.replace(config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype.name)
+    abstract = nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(abstract)
+    plan = {path: vae_keys.source_key(path, layout, config) for path, _ in nnx.to_flat_state(state)}
+
+    present, expected = set(source.keys()), set(plan.values())
+    missing, unexpected = sorted(expected - present), sorted(present - expected)
+    if missing or unexpected:
+        lines = [f"{path} does not match the VAE config ({layout} layout, base_dim={config.base_dim}, "
+                 f"z_dim={config.z_dim}, dim_mult={list(config.dim_mult)})."]
+        if missing:
+            lines.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
+        if unexpected:
+            lines.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
+        raise CheckpointError("\n".join(lines))
+
+    for p, variable in nnx.to_flat_state(state):
+        key, shape = plan[p], variable.get_value().shape
+        expected_shape = vae_keys.torch_shape(p, shape)
+        if source.shape(key) != expected_shape:
+            raise CheckpointError(f"{path}: key {key!r} has shape {source.shape(key)} but the config expects "
+                                  f"{expected_shape}")
+        variable.set_value(jnp.asarray(vae_keys.to_flax(p, np.asarray(source.read(key)), shape), param_dtype))
+    return nnx.merge(graphdef, state)
