@@ -97,8 +97,6 @@ def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, 
     result = dict(time=min(times), first=first, rss_loaded=rss_loaded, warm_rss=sampler.peak,
                   peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device="cpu")
     if side == "jax":
-        import jax
-
         dev = jax.devices()[0]
         result["device"] = dev.device_kind
         stats = dev.memory_stats() if dev.platform != "cpu" else None

@@ -118,7 +118,7 @@ def main() -> None:
         r = compare(args.config, args.frames, args.height, args.width, Path(tmp))
     ref, ours = r["reference"], r["ours"]
     print(f"{args.config}, latent {args.frames}×{args.height}×{args.width}, float32, {os.cpu_count()} cores")
-    print(f"| | diffusers (torch CPU) | skyreels_jax | ratio |\n|---|---|---|---|")
+    print("| | diffusers (torch CPU) | skyreels_jax | ratio |\n|---|---|---|---|")
     print(f"| forward (warm) | {ref['forward_s']:.1f} s | {ours['forward_s']:.1f} s | {ours['forward_s'] / ref['forward_s']:.2f} |")
     print(f"| peak RSS | {ref['peak_rss_gib']:.1f} GiB | {ours['peak_rss_gib']:.1f} GiB | {ours['peak_rss_gib'] / ref['peak_rss_gib']:.2f} |")
     print(f"| load; first call (compile + run) | – | {ours['load_s']:.1f} s; {ours['first_call_s']:.1f} s | |")

@@ -15,8 +15,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
+from skyreels_jax.nn.jit import free, jit_call
 from skyreels_jax.models.umt5 import UMT5Encoder
 
 
@@ -88,17 +88,10 @@ class TextEncoder:
         if self.model is None:
             raise RuntimeError("this TextEncoder was closed; load it again with load_text_encoder")
         ids, mask = self.tokenize(prompts)
-        return _forward(self.model, jnp.asarray(ids), jnp.asarray(mask))
+        return jit_call(self.model, "__call__", jnp.asarray(ids), jnp.asarray(mask))
 
     def close(self) -> None:
         """Free the parameters' device buffers now, whoever else still refers to them."""
         if self.model is not None:
-            for _, value in nnx.state(self.model).flat_state():
-                if isinstance(value.get_value(), jax.Array):
-                    value.get_value().delete()
+            free(self.model)
             self.model = None
-
-
-@nnx.jit
-def _forward(model, ids, mask):
-    return model(ids, mask)

@@ -25,8 +25,8 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
+from skyreels_jax.nn.jit import free, jit_call
 from skyreels_jax.models.clip import CLIPVision
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -163,17 +163,10 @@ class ImageEncoder:
     def encode(self, images) -> jax.Array:
         if self.model is None:
             raise RuntimeError("this ImageEncoder was closed; load it again with load_image_encoder")
-        return _forward(self.model, jnp.asarray(self.pixels(images)))
+        return jit_call(self.model, "__call__", jnp.asarray(self.pixels(images)))
 
     def close(self) -> None:
         """Free the parameters' device buffers now, whoever else still refers to them."""
         if self.model is not None:
-            for _, value in nnx.state(self.model).flat_state():
-                if isinstance(value.get_value(), jax.Array):
-                    value.get_value().delete()
+            free(self.model)
             self.model = None
-
-
-@nnx.jit
-def _forward(model, pixels):
-    return model(pixels)

@@ -1,5 +1,4 @@
 """Every published config describes exactly the tensors of the published checkpoint (by shape)."""
-import jax.numpy as jnp
 import pytest
 import torch
 from diffusers import SkyReelsV2Transformer3DModel

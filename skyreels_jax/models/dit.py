@@ -9,7 +9,6 @@ frame's tokens, never materialised per token. The blocks are one scanned, stacke
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +18,7 @@ from flax import nnx
 from skyreels_jax.models.dit_checks import check_inputs
 from skyreels_jax.models.dit_block import Block, Head, ImageEmbedding, PatchEmbed
 from skyreels_jax.nn import MLP, Embed, Linear, rope_tables, timestep_embedding
+from skyreels_jax.nn.jit import jit_call
 from skyreels_jax.nn.embeddings import gelu_tanh
 
 
@@ -109,9 +109,8 @@ class DiT(nnx.Module):
     def __call__(self, latents, timestep, context, image_context=None, fps=None) -> jax.Array:
         timestep = check_inputs(self.config, latents, timestep, context, image_context, fps)
         fps = None if fps is None else fps_index(np.broadcast_to(np.asarray(fps), (latents.shape[0],)))
-        graphdef, state = nnx.split(self)
-        return _jitted_forward(graphdef, state, jnp.asarray(latents), timestep, jnp.asarray(context),
-                               None if image_context is None else jnp.asarray(image_context), fps)
+        return jit_call(self, "forward", jnp.asarray(latents), timestep, jnp.asarray(context),
+                        None if image_context is None else jnp.asarray(image_context), fps)
 
     # -- pure forward, for use inside jit (pipelines, training) ------------------------------------
     def forward(self, latents, timestep, context, image_context=None, fps_ids=None) -> jax.Array:
@@ -160,10 +159,3 @@ class DiT(nnx.Module):
         f, h, w = grid
         x = out.reshape(b, f, h, w, pt, ph, pw, self.config.out_dim).transpose(0, 1, 4, 2, 5, 3, 6, 7)
         return x.reshape(b, f * pt, h * ph, w * pw, self.config.out_dim)
-
-
-# A plain jax.jit over (graphdef, state): nnx.jit also returns the model state (to carry
-# mutations back), which costs an extra copy of the weights during the call.
-@functools.partial(jax.jit, static_argnums=0)
-def _jitted_forward(graphdef, state, latents, timestep, context, image_context, fps_ids):
-    return nnx.merge(graphdef, state).forward(latents, timestep, context, image_context, fps_ids)

@@ -10,12 +10,12 @@ overlaps bounds memory for large frames (see vae_tiling.py).
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from skyreels_jax.nn.jit import jit_call
 from skyreels_jax.models.vae_blocks import CausalConv3d, ChannelRMSNorm, MidBlock, ResBlock, Resample
 
 WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
@@ -205,22 +205,9 @@ class WanVAE(nnx.Module):
         return _stream(self.decoder, x, 1, 1).astype(jnp.float32)
 
 
-# Plain jax.jit over (graphdef, state) rather than nnx.jit: with nnx.jit (flax 0.12.8) the process's
-# memory grew by about the decoder's weight size on every call.
-@partial(jax.jit, static_argnums=0)
-def _encode_pure(graphdef, state, video):
-    return nnx.merge(graphdef, state).encode_raw(video)
-
-
-@partial(jax.jit, static_argnums=0)
-def _decode_pure(graphdef, state, z):
-    return nnx.merge(graphdef, state).decode_raw(z)
-
-
 def _encode_jit(vae: WanVAE, video):
-    return _encode_pure(*nnx.split(vae), video)
+    return jit_call(vae, "encode_raw", video)
 
 
 def _decode_jit(vae: WanVAE, z):
-    return _decode_pure(*nnx.split(vae), z)
-
+    return jit_call(vae, "decode_raw", z)
