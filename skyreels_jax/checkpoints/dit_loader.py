@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from skyreels_jax.checkpoints import dit_keys
+from skyreels_jax.checkpoints.cache import load_cached
 from skyreels_jax.checkpoints.fill import CheckpointError, fill_state
 from skyreels_jax.checkpoints.dit_config import config_from_diffusers, config_from_original, find_transformer_folder
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
@@ -68,6 +69,17 @@ def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
     param_dtype = jnp.dtype(param_dtype or dtype).name
     return DiTCheckpoint.open(path, config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype,
                               **overrides).load(mesh)
+
+
+def load_transformer_cached(path: str | Path, dtype=jnp.float32, *, mesh=None, cache: bool = True) -> DiT:
+    """load_transformer, through the cache of converted checkpoints (checkpoints.cache) when cache=True."""
+    if not cache:
+        return load_transformer(path, dtype, mesh=mesh)
+    name = jnp.dtype(dtype).name
+    ckpt = DiTCheckpoint.open(path, dtype=name, param_dtype=name)
+    files = [*ckpt.folder.glob("*.safetensors"), ckpt.folder / "config.json"]
+    return load_cached(f"dit-{ckpt.folder.name}", files, {"dtype": name},
+                       lambda: DiT(ckpt.config, rngs=nnx.Rngs(0)), lambda: ckpt.load(mesh), mesh)
 
 
 def _per_layer_shape(path, shape):

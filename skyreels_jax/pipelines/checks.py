@@ -1,0 +1,40 @@
+"""Checks of a pipeline call, before anything is encoded or compiled: one line that says what to change."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_call(mode: str, prompt, image, end_image, video, num_frames: int, height: int, width: int, latents,
+               z_dim: int, diffusion_forcing: dict) -> None:
+    if mode == "diffusion_forcing":
+        raise NotImplementedError("this is a diffusion-forcing model; its sampler (timestep matrix, long video, "
+                                  "extension) is not built yet (issue 6). Use a T2V, I2V or FLF2V model.")
+    if diffusion_forcing:
+        raise ValueError(f"{sorted(diffusion_forcing)} apply to diffusion-forcing models only; this is a "
+                         f"{mode.replace('_', '-')} model")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("prompt must be a non-empty string")
+    if num_frames < 1 or (num_frames - 1) % 4:
+        k = max((num_frames - 1) // 4, 0)
+        raise ValueError(f"num_frames must be 4k+1 (the VAE packs 4 frames per latent); got {num_frames}, "
+                         f"use {4 * k + 1} or {4 * k + 5}")
+    for name, size in (("height", height), ("width", width)):
+        if size < 16 or size % 16:
+            raise ValueError(f"{name} must be a positive multiple of 16 (VAE 8× then patch 2×); got {size}, "
+                             f"use {max(16, size // 16 * 16)}")
+    if mode in ("image_to_video", "first_last_frame") and image is None:
+        raise ValueError(f"this {mode.replace('_', '-')} model needs an image (--image): the first frame")
+    if mode == "first_last_frame" and end_image is None:
+        raise ValueError("this first/last-frame (FLF2V) model needs end_image (--end-image) as well as image")
+    if mode == "image_to_video" and end_image is not None:
+        raise ValueError("end_image needs a first/last-frame (FLF2V) model; this is an image-to-video model")
+    if mode == "text_to_video" and (image is not None or end_image is not None):
+        raise ValueError("this text-to-video model takes no image: load an I2V model (or a diffusion-forcing "
+                         "model) to start from an image")
+    if video is not None:
+        raise ValueError("video (extension) needs a diffusion-forcing model")
+    if latents is not None:
+        expected = (1, (num_frames - 1) // 4 + 1, height // 8, width // 8, z_dim)
+        if tuple(np.shape(latents)) != expected:
+            raise ValueError(f"latents must be the initial noise {list(expected)} for {num_frames} frames at "
+                             f"{height}×{width}; got {list(np.shape(latents))}")

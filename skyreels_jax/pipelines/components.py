@@ -1,0 +1,81 @@
+"""What a model folder holds: its layout, its mode, where each component is, and its defaults."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from skyreels_jax.checkpoints.dit_loader import DiTCheckpoint
+
+MODES = ("text_to_video", "image_to_video", "first_last_frame", "diffusion_forcing")
+
+# The reference CLIs' negative prompts (reference §5.1): generate_video.py (T2V/I2V) is English,
+# generate_video_df.py (diffusion forcing) uses the Chinese Wan default.
+NEGATIVE_PROMPT = ("Bright tones, overexposed, static, blurred details, subtitles, style, works, paintings, images, "
+                   "static, overall gray, worst quality, low quality, JPEG compression residue, ugly, incomplete, "
+                   "extra fingers, poorly drawn hands, poorly drawn faces, deformed, disfigured, misshapen limbs, "
+                   "fused fingers, still picture, messy background, three legs, many people in the background, "
+                   "walking backwards")
+NEGATIVE_PROMPT_DF = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+                      "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
+                      "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
+
+# guidance_scale, shift per mode (reference §6.2); 30 steps everywhere
+DEFAULTS = {
+    "text_to_video": dict(guidance_scale=6.0, shift=8.0),
+    "image_to_video": dict(guidance_scale=5.0, shift=5.0),
+    "first_last_frame": dict(guidance_scale=5.0, shift=5.0),
+    "diffusion_forcing": dict(guidance_scale=6.0, shift=8.0),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFolder:
+    root: Path
+    layout: str                 # "diffusers" or "original"
+    mode: str                   # one of MODES
+    transformer: Path
+    vae: Path
+    text_encoder: Path
+    image_encoder: Path | None  # only image-to-video and first/last-frame models
+    defaults: dict              # guidance_scale, shift, num_steps, negative_prompt
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+
+def _diffusion_forcing_hint(root: Path, dit: DiTCheckpoint, pipeline_class: str) -> bool:
+    if pipeline_class:
+        return "DiffusionForcing" in pipeline_class
+    # original repos carry a dummy key naming the model, e.g. model_type.SkyReels-V2-DF-14B-540P
+    names = [k for k in dit.source.keys() if k.startswith("model_type.")] + [root.name]
+    return any("-DF-" in n or n.endswith("-DF") for n in names) or dit.config.inject_sample_info
+
+
+def inspect_folder(root: str | Path) -> ModelFolder:
+    """Find the components of a diffusers pipeline folder or an original SkyReels-V2 repository."""
+    root = Path(root)
+    index = root / "model_index.json"
+    if index.exists():
+        layout, pipeline_class = "diffusers", json.loads(index.read_text()).get("_class_name", "")
+        transformer, vae = root / "transformer", root / "vae"
+        image_encoder = root if (root / "image_encoder").exists() else None
+    elif (root / "config.json").exists():
+        layout, pipeline_class = "original", ""
+        transformer, vae = root, root / "Wan2.1_VAE.pth"
+        image_encoder = root if any(root.glob("models_clip_*.pth")) else None
+    else:
+        raise FileNotFoundError(f"{root} is not a model folder: expected a diffusers pipeline (model_index.json) "
+                                "or an original SkyReels-V2 repository (config.json + model*.safetensors)")
+    dit = DiTCheckpoint.open(transformer)
+    if _diffusion_forcing_hint(root, dit, pipeline_class):
+        mode = "diffusion_forcing"
+    else:
+        mode = {"t2v": "text_to_video", "i2v": "image_to_video", "flf2v": "first_last_frame"}[dit.config.variant]
+    defaults = dict(DEFAULTS[mode], num_steps=30,
+                    negative_prompt=NEGATIVE_PROMPT_DF if mode == "diffusion_forcing" else NEGATIVE_PROMPT)
+    scheduler_config = root / "scheduler" / "scheduler_config.json"
+    if scheduler_config.exists():  # a diffusers folder states its own shift
+        defaults["shift"] = float(json.loads(scheduler_config.read_text()).get("flow_shift", defaults["shift"]))
+    return ModelFolder(root, layout, mode, transformer, vae, root, image_encoder, defaults)

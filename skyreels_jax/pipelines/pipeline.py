@@ -1,0 +1,109 @@
+"""load_pipeline and the pipeline call: prompt (and images) in, uint8 video out."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from skyreels_jax.hub import resolve
+from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
+from skyreels_jax.pipelines.conditioning import image_condition, load_image, resize_crop
+from skyreels_jax.pipelines.sampling import denoise
+
+
+class Lazy:
+    """A component loaded on first use, and optionally freed after each call to save memory."""
+
+    def __init__(self, load: Callable[[], object]):
+        self._load, self._value = load, None
+
+    def get(self):
+        if self._value is None:
+            self._value = self._load()
+        return self._value
+
+    def free(self) -> None:
+        if self._value is not None and hasattr(self._value, "close"):
+            self._value.close()
+        self._value = None
+
+
+@dataclasses.dataclass
+class Pipeline:
+    """A loaded model folder: call it with a prompt (and images) to get a uint8 video [F, H, W, 3]."""
+
+    folder: ModelFolder
+    dit: object
+    vae: object
+    text_encoder: Lazy
+    image_encoder: Lazy | None
+    scheduler: str = "unipc"
+    low_memory: bool = False     # free the encoders after each use (they reload on the next call)
+
+    @property
+    def mode(self) -> str:
+        return self.folder.mode
+
+    def __call__(self, prompt: str, negative_prompt: str | None = None, image=None, end_image=None, video=None,
+                 num_frames: int = 97, height: int = 544, width: int = 960, num_steps: int | None = None,
+                 guidance_scale: float | None = None, shift: float | None = None, seed: int = 0, latents=None,
+                 progress: bool = True, **diffusion_forcing) -> np.ndarray:
+        from skyreels_jax.pipelines.checks import check_call
+
+        check_call(self.mode, prompt, image, end_image, video, num_frames, height, width, latents,
+                   self.vae.config.z_dim, diffusion_forcing)
+        num_steps = num_steps or self.folder.defaults["num_steps"]
+        guidance = self.folder.defaults["guidance_scale"] if guidance_scale is None else guidance_scale
+        shift = self.folder.defaults["shift"] if shift is None else shift
+        negative = self.folder.defaults["negative_prompt"] if negative_prompt is None else negative_prompt
+
+        f_lat = (num_frames - 1) // 4 + 1
+        shape = (1, f_lat, height // 8, width // 8, self.vae.config.z_dim)
+        noise = (jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32) if latents is None
+                 else jnp.asarray(latents, jnp.float32))
+        prompts = [prompt, negative] if guidance > 1.0 else [prompt]
+        context = self.text_encoder.get().encode(prompts)
+        if self.low_memory:
+            self.text_encoder.free()
+
+        image_context = condition = None
+        if self.mode in ("image_to_video", "first_last_frame"):
+            first = resize_crop(load_image(image), height, width)
+            last = None if end_image is None else resize_crop(load_image(end_image), height, width)
+            encoder = self.image_encoder.get()
+            tokens = encoder.encode([first] if last is None else [first, last])  # [1 or 2, 257, 1280]
+            image_context = tokens.reshape(1, -1, tokens.shape[-1])           # FLF2V: both images' tokens
+            if self.low_memory:
+                self.image_encoder.free()
+            condition = image_condition(self.vae, first, last, num_frames)
+
+        out = denoise(self.dit, noise, context, num_steps, shift, guidance, image_context=image_context,
+                      condition=condition, scheduler=self.scheduler, progress=progress)
+        frames = np.asarray(self.vae.decode(out))[0]
+        return ((frames / 2 + 0.5).clip(0, 1) * 255).astype(np.uint8)  # the reference truncates
+
+
+def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: bool = True,
+                  scheduler: str = "unipc", low_memory: bool = False) -> Pipeline:
+    """A pipeline from a diffusers pipeline folder, an original SkyReels-V2 folder, or a Hub id.
+
+    dtype is the DiT's and encoders' dtype (default bfloat16 on accelerators, float32 on CPU);
+    the VAE runs in float32 as in the reference. With cache=True the converted DiT is kept as
+    an Orbax checkpoint so that the next start skips the conversion (see checkpoints.cache).
+    """
+    from skyreels_jax.checkpoints import load_image_encoder, load_text_encoder, load_vae
+    from skyreels_jax.checkpoints.dit_loader import load_transformer_cached
+
+    folder = inspect_folder(resolve(path_or_hub_id))
+    if dtype is None:
+        dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
+    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache)
+    vae = load_vae(folder.vae)
+    text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh))
+    image_encoder = (Lazy(lambda: load_image_encoder(folder.image_encoder, dtype, mesh=mesh))
+                     if folder.image_encoder else None)
+    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory)
