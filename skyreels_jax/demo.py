@@ -17,14 +17,9 @@ from flax import nnx
 
 from skyreels_jax.media import write_video
 from skyreels_jax.models.dit import DiT, DiTConfig
+from skyreels_jax.schedulers import flow_sigmas as shifted_sigmas  # the original's sigmas, then 0
 
 TINY = DiTConfig(dim=64, ffn_dim=128, num_heads=4, num_layers=2, text_dim=32)
-
-
-def shifted_sigmas(steps: int, shift: float) -> np.ndarray:
-    """The reference's flow sigmas: linspace(0.999, 0) shifted by s·σ/(1+(s−1)·σ), then 0."""
-    s = np.linspace(0.999, 0.0, steps + 1)[:-1]
-    return np.append(shift * s / (1 + (shift - 1) * s), 0.0).astype(np.float32)
 
 
 @nnx.jit
