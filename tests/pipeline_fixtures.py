@@ -10,7 +10,7 @@ from transformers import T5Tokenizer
 from tests import dit_fixtures, vae_fixtures
 from tests.encoder_fixtures import CLIP_IMAGE, build_clip, build_umt5, make_tokenizer
 
-SIGMA_MAX = 0.999
+SIGMA_MAX = float(np.float32(0.999))  # the original reads 0.999 back from a float32 tensor
 Z = vae_fixtures.TINY["z_dim"]
 
 

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from skyreels_jax.schedulers import SCHEDULERS, current_timesteps
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2), donate_argnums=(3, 4))
+@functools.partial(jax.jit, static_argnums=(0, 2), donate_argnums=3)
 def _step(graphdef, params, scheduler: str, latents, state, context, image_context, condition, guidance):
     """One scheduler step. context is [2, L, D] (cond, uncond) with guidance, else [1, L, D]."""
     dit = nnx.merge(graphdef, params)
