@@ -1,25 +1,34 @@
-"""The `skyreels-jax` command."""
+"""The `skyreels-jax` command: generate, demo."""
 from __future__ import annotations
 
 import argparse
 import sys
 
+from skyreels_jax import generate
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="skyreels-jax", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    generate.add_parser(commands)
     demo = commands.add_parser("demo", help="run what exists today end to end and write a video (no download)")
     demo.add_argument("--out", default="outputs/demo.mp4")
     demo.add_argument("--steps", type=int, default=10)
     demo.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    if args.command == "demo":
-        from skyreels_jax import demo as demo_module
+    try:
+        if args.command == "generate":
+            return generate.run(args)
+        if args.command == "demo":
+            from skyreels_jax import demo as demo_module
 
-        print(demo_module.__doc__.strip(), "\n")
-        path = demo_module.run_demo(args.out, steps=args.steps, seed=args.seed)
-        print(f"wrote {path}")
+            print(demo_module.__doc__.strip(), "\n")
+            print(f"wrote {demo_module.run_demo(args.out, steps=args.steps, seed=args.seed)}")
+    except (ValueError, FileNotFoundError, NotImplementedError) as e:
+        # a user error: one line that says what to change, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,0 +1,152 @@
+"""`skyreels-jax generate`: one video, or a batch from a prompt file that resumes where it stopped."""
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+RESOLUTIONS = {"540P": (544, 960), "720P": (720, 1280)}
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("generate", help="generate a video (or a batch) from a prompt")
+    p.add_argument("--model", help="model folder (diffusers or original layout) or Hub id")
+    p.add_argument("--config", help="an ml_collections config, FILE.py[:ARG], e.g. configs/models.py:T2V-14B-540P: "
+                   "its model and sampling defaults (flags given here win)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set sampling.shift=5.0 (repeatable)")
+    p.add_argument("--prompt", help="the prompt (or use --prompts FILE)")
+    p.add_argument("--prompts", type=Path, help="a text file, one prompt per line: batch mode")
+    p.add_argument("--negative-prompt", default=None, help="default: the model's; '' for none")
+    p.add_argument("--image", help="first frame (image-to-video)")
+    p.add_argument("--end-image", help="last frame (first/last-frame models)")
+    p.add_argument("--resolution", choices=sorted(RESOLUTIONS), help="540P (544×960) or 720P (720×1280); "
+                   "swapped to portrait when --image is portrait, as the reference does")
+    p.add_argument("--height", type=int)
+    p.add_argument("--width", type=int)
+    p.add_argument("--num-frames", type=int, help="4k+1 frames (default 97)")
+    p.add_argument("--steps", type=int, help="default: the model's (30)")
+    p.add_argument("--guidance-scale", type=float, help="default: the model's (6 T2V/DF, 5 I2V)")
+    p.add_argument("--shift", type=float, help="default: the model's (8 T2V/DF, 5 I2V)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fps", type=int, default=24, help="frame rate of the written file")
+    p.add_argument("--output", type=Path, help="output .mp4 (single prompt)")
+    p.add_argument("--output-dir", type=Path, default=Path("outputs"), help="batch mode: where the videos go")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
+    p.add_argument("--low-memory", action="store_true", help="free the encoders after each use")
+    p.add_argument("--no-cache", action="store_true", help="do not cache the converted DiT")
+
+
+def load_config(spec: str, overrides: list[str]):
+    """get_config(ARG) of FILE.py, with dotted KEY=VALUE overrides (values parsed as Python literals)."""
+    import ast
+    import importlib.util
+
+    file, _, arg = spec.partition(":")
+    if not Path(file).exists():
+        raise FileNotFoundError(f"config file {file} does not exist")
+    module_spec = importlib.util.spec_from_file_location("skyreels_user_config", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    cfg = module.get_config(arg) if arg else module.get_config()
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        *parents, leaf = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node[part]
+        if leaf not in node:
+            raise ValueError(f"--set {key}: the config has no field {leaf!r} (it has {', '.join(node.keys())})")
+        node[leaf] = value
+    return cfg
+
+
+def apply_config(args) -> None:
+    """Fill flags that were not given from --config (model id and sampling defaults)."""
+    if not args.config:
+        if args.set:
+            raise ValueError("--set needs --config")
+        return
+    cfg = load_config(args.config, args.set)
+    args.model = args.model or cfg.get("hub_id") or cfg.get("diffusers_hub_id")
+    sampling = cfg.get("sampling", {})
+    for flag, key in (("height", "height"), ("width", "width"), ("steps", "num_steps"),
+                      ("guidance_scale", "guidance_scale"), ("shift", "shift")):
+        if getattr(args, flag) is None and key in sampling:
+            setattr(args, flag, sampling[key])
+    if "num_frames" in sampling and args.num_frames is None:
+        args.num_frames = sampling["num_frames"]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60].lower() or "video"
+
+
+def _size(args):
+    if args.resolution:
+        height, width = RESOLUTIONS[args.resolution]
+        if args.image:
+            from skyreels_jax.pipelines.conditioning import load_image
+
+            h, w = load_image(args.image).shape[:2]
+            if h > w:
+                height, width = width, height
+        return args.height or height, args.width or width
+    return args.height or 544, args.width or 960
+
+
+def jobs(args) -> list[tuple[str, Path]]:
+    """(prompt, output path) for every video to make; batch outputs are numbered by line."""
+    if (args.prompt is None) == (args.prompts is None):
+        raise ValueError("give either --prompt or --prompts FILE")
+    if args.prompt is not None:
+        return [(args.prompt, args.output or Path("outputs") / f"{_slug(args.prompt)}-{args.seed}.mp4")]
+    if not args.prompts.exists():
+        raise FileNotFoundError(f"prompt file {args.prompts} does not exist")
+    lines = [line.strip() for line in args.prompts.read_text().splitlines()]
+    return [(p, args.output_dir / f"{i:05d}-{_slug(p)}.mp4") for i, p in enumerate(lines) if p]
+
+
+def run(args) -> int:
+    import jax.numpy as jnp
+
+    from skyreels_jax.media import write_video
+    from skyreels_jax.pipelines import load_pipeline
+
+    apply_config(args)
+    if not args.model:
+        raise ValueError("give --model (a folder or Hub id) or --config")
+    args.num_frames = args.num_frames or 97
+    todo = jobs(args)
+    height, width = _size(args)
+    pending = [(prompt, out) for prompt, out in todo if not out.exists()]
+    if len(pending) < len(todo):
+        print(f"skipping {len(todo) - len(pending)} video(s) already written")
+    if not pending:
+        return 0
+    dtype = None if args.dtype is None else jnp.dtype(args.dtype)
+    pipe = load_pipeline(args.model, dtype, cache=not args.no_cache, low_memory=args.low_memory)
+    settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
+                    num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
+                    guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed)
+    for prompt, out in pending:
+        start = time.perf_counter()
+        video = pipe(prompt, **settings)
+        meta = dict(prompt=prompt, model=str(args.model), mode=pipe.mode, fps=args.fps, **settings,
+                    resolved_defaults=pipe.folder.defaults, seconds=round(time.perf_counter() - start, 1))
+        write_video(out, video, fps=args.fps, metadata=meta)
+        print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def main_args(argv) -> argparse.Namespace:  # for tests
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["generate", *argv])
