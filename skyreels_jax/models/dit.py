@@ -113,8 +113,12 @@ class DiT(nnx.Module):
                         None if image_context is None else jnp.asarray(image_context), fps)
 
     # -- pure forward, for use inside jit (pipelines, training) ------------------------------------
-    def forward(self, latents, timestep, context, image_context=None, fps_ids=None) -> jax.Array:
-        """Traceable forward. timestep is [B, F] float; fps_ids [B] int (see `fps_index`)."""
+    def forward(self, latents, timestep, context, image_context=None, fps_ids=None,
+                causal_block_size: int | None = None) -> jax.Array:
+        """Traceable forward. timestep is [B, F] float; fps_ids [B] int (see `fps_index`).
+
+        causal_block_size (a Python int) overrides the config's block-causal mask for this call.
+        """
         cfg = self.config
         dtype = cfg.compute_dtype
         b, frames, height, width, _ = latents.shape
@@ -133,9 +137,10 @@ class DiT(nnx.Module):
 
         rope = rope_tables(grid, cfg.head_dim, cfg.rope_theta)
         q_block = k_block = None
-        if cfg.causal_block_size:
+        causal = cfg.causal_block_size if causal_block_size is None else causal_block_size
+        if causal:
             frame_of_token = jnp.repeat(jnp.arange(grid[0]), grid[1] * grid[2])
-            q_block = k_block = frame_of_token // cfg.causal_block_size
+            q_block = k_block = frame_of_token // causal
 
         x = self._run_blocks(x, e0, context, image_context, rope, q_block, k_block)
         out = self.head(x, e)                                                 # [B, L, p·C_out] float32
