@@ -1,7 +1,8 @@
 """The three training objectives wired to a DiT: noise the batch, run the model, score it.
 
-Each is `loss_fn(model, ref_model, batch, key) -> (loss, metrics)`, traceable, used inside
-the jitted train step. Batches (see training/data.py):
+`draw_noise(obj, batch, key)` draws a step's noise and σ; `objective_loss(obj, model,
+ref_model, batch, draw) -> (loss, metrics)` scores the model. Both are traceable and run
+inside the jitted train step. Batches (see training/data.py):
 - flow / diffusion_forcing: {"latents" [B,F,H,W,C], "context" [B,L,D], "fps_ids" [B]}
 - dpo: {"chosen", "rejected" [B,F,H,W,C], "context" [B,L,D], "fps_ids" [B]}
 """
@@ -47,62 +48,64 @@ def _predict(model, x_t, sigma_frames, batch):
     return model.forward(x_t, sigma_frames * 1000.0, batch["context"], None, batch.get("fps_ids"))
 
 
-def flow_loss(obj: Objective, model, batch, key):
-    """Full-sequence flow matching: one σ per sample, shared by its frames."""
-    x0 = batch["latents"].astype(jnp.float32)
-    b, f = x0.shape[:2]
+def draw_noise(obj: Objective, batch, key) -> dict:
+    """The randomness of one step for the whole batch: {"noise", "sigma" [B, F], "mask" [B, F]}.
+
+    Drawn once per global batch, before any split into accumulation micro-batches, so that
+    accumulating gradients gives the same update as one large batch. For dpo the noise and
+    σ are shared by the chosen and rejected video of a pair.
+    """
+    x = batch["chosen"] if obj.kind == "dpo" else batch["latents"]
+    b, f = x.shape[:2]
     k_noise, k_sigma = jax.random.split(key)
-    noise = jax.random.normal(k_noise, x0.shape, jnp.float32)
-    sigma = losses.sample_sigma(k_sigma, (b,), **_sigma_kwargs(obj))
-    sigma_frames = jnp.broadcast_to(sigma[:, None], (b, f))
-    pred = _predict(model, losses.noisy_latents(x0, noise, sigma), sigma_frames, batch)
-    loss = losses.flow_matching_loss(pred, x0, noise)
-    return loss, {"loss": loss, "sigma_mean": sigma.mean()}
+    noise = jax.random.normal(k_noise, x.shape, jnp.float32)
+    if obj.kind == "diffusion_forcing":
+        sigma, mask = losses.sample_frame_sigmas(k_sigma, b, f, non_decreasing=obj.non_decreasing,
+                                                 sync_prob=obj.sync_prob, max_prefix=obj.max_prefix,
+                                                 **_sigma_kwargs(obj))
+    else:   # full-sequence: one σ per sample, shared by its frames
+        sigma = jnp.broadcast_to(losses.sample_sigma(k_sigma, (b, 1), **_sigma_kwargs(obj)), (b, f))
+        mask = jnp.ones((b, f), bool)
+    return {"noise": noise, "sigma": sigma, "mask": mask}
 
 
-def diffusion_forcing_loss(obj: Objective, model, batch, key):
-    """Diffusion forcing: an independent σ per latent frame; clean prefix frames not scored."""
+def flow_loss(model, batch, draw):
+    """Flow matching (full-sequence or diffusion forcing, by the σ drawn); masked frames unscored.
+
+    The loss is a sum over the batch's scored frames divided by their count; `weight` (that
+    count) is returned so accumulated micro-batches can be combined exactly.
+    """
     x0 = batch["latents"].astype(jnp.float32)
-    b, f = x0.shape[:2]
-    k_noise, k_sigma = jax.random.split(key)
-    noise = jax.random.normal(k_noise, x0.shape, jnp.float32)
-    sigma, mask = losses.sample_frame_sigmas(k_sigma, b, f, non_decreasing=obj.non_decreasing,
-                                             sync_prob=obj.sync_prob, max_prefix=obj.max_prefix,
-                                             **_sigma_kwargs(obj))
+    noise, sigma, mask = draw["noise"], draw["sigma"], draw["mask"]
     pred = _predict(model, losses.noisy_latents(x0, noise, sigma), sigma, batch)
     loss = losses.flow_matching_loss(pred, x0, noise, mask)
     return loss, {"loss": loss, "sigma_mean": sigma.mean(), "scored_frames": mask.mean()}
 
 
-def dpo_errors(obj: Objective, model, ref_model, batch, key):
+def dpo_errors(model, ref_model, batch, draw):
     """Per-sample velocity errors (policy w, l; reference w, l), same σ and noise for w and l."""
     xw = batch["chosen"].astype(jnp.float32)
     xl = batch["rejected"].astype(jnp.float32)
-    b, f = xw.shape[:2]
-    k_noise, k_sigma = jax.random.split(key)
-    noise = jax.random.normal(k_noise, xw.shape, jnp.float32)
-    sigma = losses.sample_sigma(k_sigma, (b,), **_sigma_kwargs(obj))
+    b = xw.shape[0]
     both = jnp.concatenate([xw, xl])
-    noise2, sigma2 = jnp.concatenate([noise, noise]), jnp.concatenate([sigma, sigma])
+    noise2 = jnp.concatenate([draw["noise"]] * 2)
+    sigma2 = jnp.concatenate([draw["sigma"]] * 2)
     x_t = losses.noisy_latents(both, noise2, sigma2)
     inputs = {k: jnp.concatenate([v, v]) for k, v in batch.items() if k in ("context", "fps_ids")}
-    sigma_frames = jnp.broadcast_to(sigma2[:, None], (2 * b, f))
     target = losses.flow_target(both, noise2)
-    err = losses.per_sample_error(_predict(model, x_t, sigma_frames, inputs), target)
-    ref_pred = jax.lax.stop_gradient(_predict(ref_model, x_t, sigma_frames, inputs))
+    err = losses.per_sample_error(_predict(model, x_t, sigma2, inputs), target)
+    ref_pred = jax.lax.stop_gradient(_predict(ref_model, x_t, sigma2, inputs))
     ref_err = losses.per_sample_error(ref_pred, target)
     return err[:b], err[b:], ref_err[:b], ref_err[b:]
 
 
-def dpo_loss(obj: Objective, model, ref_model, batch, key):
-    loss, metrics = losses.flow_dpo_loss(*dpo_errors(obj, model, ref_model, batch, key), beta=obj.beta)
+def dpo_loss(obj: Objective, model, ref_model, batch, draw):
+    loss, metrics = losses.flow_dpo_loss(*dpo_errors(model, ref_model, batch, draw), beta=obj.beta)
     return loss, {"loss": loss, **metrics}
 
 
-def objective_loss(obj: Objective, model, ref_model, batch, key):
-    """Dispatch on obj.kind; ref_model is used (and required) only by dpo."""
-    if obj.kind == "flow":
-        return flow_loss(obj, model, batch, key)
-    if obj.kind == "diffusion_forcing":
-        return diffusion_forcing_loss(obj, model, batch, key)
-    return dpo_loss(obj, model, ref_model, batch, key)
+def objective_loss(obj: Objective, model, ref_model, batch, draw):
+    """(loss, metrics) of a batch given its drawn noise; ref_model is used only by dpo."""
+    if obj.kind == "dpo":
+        return dpo_loss(obj, model, ref_model, batch, draw)
+    return flow_loss(model, batch, draw)

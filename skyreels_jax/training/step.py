@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from skyreels_jax.training.objectives import Objective, objective_loss
+from skyreels_jax.training.objectives import Objective, draw_noise, objective_loss
 
 
 def make_optimizer(lr: float, total_steps: int, *, warmup_steps: int = 0, end_lr_ratio: float = 0.0,
@@ -70,40 +70,44 @@ def make_train_step(graphdef, rest, tx, schedule, objective: Objective, *, grad_
                     ema_decay: float = 0.0, donate: bool = True, in_shardings=None, out_shardings=None):
     """Build the jitted `step(state, batch) -> (state, metrics)`.
 
-    grad_accum>1 splits the batch into that many micro-batches along axis 0 and sums their
-    gradients in a lax.scan (one compiled step, one optimizer update). Remat and bf16 are
+    grad_accum>1 splits the batch (and the step's noise, drawn for the whole batch) into
+    that many micro-batches along axis 0 and sums their weighted gradients in a lax.scan:
+    one compiled step, one optimizer update, the same gradient as the full batch. Remat and bf16 are
     model options (DiTConfig.remat, .param_dtype, .dtype). Each step's randomness is
     fold_in(rng, step), so a resumed run draws the same noise as an uninterrupted one.
     """
 
-    def loss_fn(params, ref_params, batch, key):
+    def loss_fn(params, ref_params, batch, draw):
         model = nnx.merge(graphdef, params, rest)
         ref_model = None if ref_params is None else nnx.merge(graphdef, ref_params, rest)
-        return objective_loss(objective, model, ref_model, batch, key)
+        return objective_loss(objective, model, ref_model, batch, draw)
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def step(state, batch):
         params, ref_params = state["params"], state.get("ref_params")
-        key = jax.random.fold_in(state["rng"], state["step"])
+        draw = draw_noise(objective, batch, jax.random.fold_in(state["rng"], state["step"]))
         if grad_accum == 1:
-            (_, metrics), grads = grad_fn(params, ref_params, batch, key)
+            (_, metrics), grads = grad_fn(params, ref_params, batch, draw)
         else:
+            # Micro-batch i weighs (its scored frames / the batch's), so the accumulated
+            # gradient is the gradient of the full batch's loss.
+            micro_batches, micro_draws = _split_micro(batch, grad_accum), _split_micro(draw, grad_accum)
+            counts = micro_draws["mask"].reshape(grad_accum, -1).sum(axis=1).astype(jnp.float32)
+            weights = counts / jnp.maximum(counts.sum(), 1.0)
+
             def micro(carry, xs):
-                i, mb = xs
-                (_, m), g = grad_fn(params, ref_params, mb, jax.random.fold_in(key, i))
+                w, mb, md = xs
+                (_, m), g = grad_fn(params, ref_params, mb, md)
                 acc_g, acc_m = carry
-                acc_g = jax.tree.map(lambda a, b: a + b.astype(jnp.float32), acc_g, g)
-                return (acc_g, jax.tree.map(jnp.add, acc_m, m)), None
+                acc_g = jax.tree.map(lambda a, b: a + w * b.astype(jnp.float32), acc_g, g)
+                return (acc_g, jax.tree.map(lambda a, b: a + w * b, acc_m, m)), None
 
             zeros_g = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), params)
-            shapes = jax.eval_shape(lambda: grad_fn(params, ref_params, _first(_split_micro(batch, grad_accum)),
-                                                    key)[0][1])
-            zeros_m = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-            (grads, metrics), _ = jax.lax.scan(
-                micro, (zeros_g, zeros_m), (jnp.arange(grad_accum), _split_micro(batch, grad_accum)))
-            grads = jax.tree.map(lambda g: g / grad_accum, grads)
-            metrics = jax.tree.map(lambda m: m / grad_accum, metrics)
+            shapes = jax.eval_shape(lambda: grad_fn(params, ref_params, _first(micro_batches),
+                                                    _first(micro_draws))[0][1])
+            zeros_m = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), shapes)
+            (grads, metrics), _ = jax.lax.scan(micro, (zeros_g, zeros_m), (weights, micro_batches, micro_draws))
         updates, opt_state = tx.update(grads, state["opt_state"], params)
         new_params = optax.apply_updates(params, updates)
         new = {**state, "params": new_params, "opt_state": opt_state, "step": state["step"] + 1}
@@ -132,6 +136,6 @@ def make_eval_fn(graphdef, rest, objective: Objective):
     def evaluate(params, ref_params, batch, key):
         model = nnx.merge(graphdef, params, rest)
         ref_model = None if ref_params is None else nnx.merge(graphdef, ref_params, rest)
-        return objective_loss(objective, model, ref_model, batch, key)[1]
+        return objective_loss(objective, model, ref_model, batch, draw_noise(objective, batch, key))[1]
 
     return evaluate
