@@ -16,9 +16,9 @@ import orbax.checkpoint as ocp
 class Checkpointer:
     def __init__(self, directory: str | Path, *, save_every: int = 100, max_to_keep: int = 3,
                  async_save: bool = True):
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, save_interval_steps=save_every,
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                                enable_async_checkpointing=async_save, create=True)
-        self.directory = Path(directory).absolute()
+        self.directory, self.save_every = Path(directory).absolute(), save_every
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:
@@ -28,9 +28,11 @@ class Checkpointer:
         return list(self.manager.all_steps())
 
     def save(self, step: int, state, meta: dict, *, force: bool = False) -> bool:
-        """Save if `step` is on the save interval (or force); returns whether it saved."""
+        """Save if `step` is a multiple of save_every (or force); returns whether it saved."""
+        if not force and step % self.save_every:
+            return False
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        return self.manager.save(step, args=args, force=force)
+        return self.manager.save(step, args=args, force=True)
 
     def restore(self, template, step: int | None = None):
         """(state, meta) of `step` (default: the latest). `template` gives the tree structure,

@@ -92,6 +92,25 @@ def _objective(cfg) -> Objective:
     return Objective(kind=cfg.objective, beta=cfg.dpo.beta, **cfg.noise.to_dict())
 
 
+_STEP_CACHE: dict = {}
+
+
+def _compiled_step(cfg, graphdef, rest, obj):
+    """(tx, schedule, jitted step), reused by later train() calls in this process with the same
+    model structure, objective and optimizer settings (a rerun resumes without recompiling)."""
+    o = cfg.optim
+    key = (graphdef, obj, cfg.total_steps, json.dumps(o.to_dict(), sort_keys=True))
+    if key in _STEP_CACHE and not jax.tree.leaves(rest):
+        return _STEP_CACHE[key]
+    tx, schedule = make_optimizer(o.lr, cfg.total_steps, warmup_steps=o.warmup_steps, end_lr_ratio=o.end_lr_ratio,
+                                  weight_decay=o.weight_decay, b1=o.b1, b2=o.b2, clip_norm=o.clip_norm)
+    step_fn = make_train_step(graphdef, rest, tx, schedule, obj, grad_accum=o.grad_accum, ema_decay=o.ema_decay)
+    if not jax.tree.leaves(rest):   # the step closes over `rest`; reuse it only when there is none
+        _STEP_CACHE.clear()
+        _STEP_CACHE[key] = tx, schedule, step_fn
+    return tx, schedule, step_fn
+
+
 def _trim_metrics(path: Path, last_step: int):
     if path.exists():
         keep = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= last_step]
@@ -106,8 +125,7 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     obj = _objective(cfg)
     o = cfg.optim
     graphdef, params, rest = split_model(build_model(cfg))
-    tx, schedule = make_optimizer(o.lr, cfg.total_steps, warmup_steps=o.warmup_steps, end_lr_ratio=o.end_lr_ratio,
-                                  weight_decay=o.weight_decay, b1=o.b1, b2=o.b2, clip_norm=o.clip_norm)
+    tx, schedule, step_fn = _compiled_step(cfg, graphdef, rest, obj)
     state = init_train_state(params, tx, seed=cfg.seed, ema=o.ema_decay > 0, reference=obj.needs_reference)
     loader = data.make_loader(prepare_source(cfg), global_batch=cfg.data.batch_size, text_len=cfg.data.text_len,
                               seed=cfg.data.shuffle_seed, video_keys=_video_keys(cfg))
@@ -126,7 +144,6 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
         if verbose:
             print(f"resumed from step {start} ({ckpt.directory})")
 
-    step_fn = make_train_step(graphdef, rest, tx, schedule, obj, grad_accum=o.grad_accum, ema_decay=o.ema_decay)
     refresh = cfg.dpo.ref_refresh_every if obj.needs_reference else 0
     last, t0, n0 = {}, time.perf_counter(), start
     with metrics_path.open("a") as log:
