@@ -110,3 +110,12 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_run(tmp_path):
     subprocess.run(command(tmp_path / "killed"), check=True, cwd=root, env=env, capture_output=True)
     print(f"killed after step {killed_at}, resumed from step {5 * (killed_at // 5)}")
     assert _losses(tmp_path / "killed") == _losses(tmp_path / "straight")
+
+
+@pytest.mark.slow
+def test_sharded_train_steps_match_one_device():
+    root = Path(__file__).parents[1]
+    result = subprocess.run([sys.executable, "-m", "tests.train_sharded_check"], cwd=root, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    print(result.stdout.strip().splitlines()[-1])
