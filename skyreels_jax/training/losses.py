@@ -1,0 +1,118 @@
+"""Training objectives as pure functions: flow matching, diffusion forcing, flow-DPO.
+
+Conventions (the code's, not the paper's): σ=1 is pure noise, σ=0 is data;
+x_t = (1−σ)·x0 + σ·noise; the DiT predicts the velocity v = noise − x0 and is fed
+timestep σ·1000 (a float, per latent frame [B, F]). Latents are [B, F, H, W, C].
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+# -- noise levels ----------------------------------------------------------------------------
+def shift_sigma(sigma, shift: float):
+    """The sampling shift: σ' = shift·σ / (1 + (shift−1)·σ). shift=1 is the identity."""
+    return shift * sigma / (1.0 + (shift - 1.0) * sigma)
+
+
+def sample_sigma(key, shape, *, mean: float = 0.0, std: float = 1.0, shift: float = 1.0):
+    """Logit-normal σ = sigmoid(N(mean, std²)), then shifted (shift>1 moves mass to noise)."""
+    u = mean + std * jax.random.normal(key, shape, jnp.float32)
+    return shift_sigma(jax.nn.sigmoid(u), shift)
+
+
+def sample_frame_sigmas(key, batch: int, frames: int, *, mean: float = 0.0, std: float = 1.0,
+                        shift: float = 1.0, non_decreasing: bool = False, sync_prob: float = 0.0,
+                        max_prefix: int = 0):
+    """Diffusion-forcing noise levels, one per latent frame. Returns (σ [B, F], loss mask [B, F]).
+
+    Each frame draws an independent logit-normal σ (with shift). Options:
+    - non_decreasing: sort each sample's σ along the frames, so earlier frames are never
+      noisier than later ones (the paper's constraint). This is the order statistics of
+      i.i.d. draws, a simple valid sampler, not the paper's FoPP schedule (whose marginal per
+      frame is uniform over the monotone set); swap this function to change that.
+    - sync_prob: with this probability a sample gets one σ for all frames (plain
+      full-sequence flow matching, the special case DF is fine-tuned from).
+    - max_prefix: each sample keeps k ~ U{0..max_prefix} clean leading frames (σ=0, the
+      history a DF window conditions on); they are masked out of the loss.
+    """
+    if not 0 <= max_prefix < frames:
+        raise ValueError(f"max_prefix must be in [0, frames={frames}), got {max_prefix}")
+    k_frames, k_sync, k_syncval, k_prefix = jax.random.split(key, 4)
+    sigma = sample_sigma(k_frames, (batch, frames), mean=mean, std=std, shift=shift)
+    if non_decreasing:
+        sigma = jnp.sort(sigma, axis=1)
+    if sync_prob > 0:
+        sync = jax.random.bernoulli(k_sync, sync_prob, (batch, 1))
+        one = sample_sigma(k_syncval, (batch, 1), mean=mean, std=std, shift=shift)
+        sigma = jnp.where(sync, one, sigma)
+    mask = jnp.ones((batch, frames), bool)
+    if max_prefix > 0:
+        n_clean = jax.random.randint(k_prefix, (batch, 1), 0, max_prefix + 1)
+        clean = jnp.arange(frames)[None, :] < n_clean
+        sigma = jnp.where(clean, 0.0, sigma)
+        mask = ~clean
+    return sigma, mask
+
+
+# -- flow matching ---------------------------------------------------------------------------
+def _per_frame(sigma, ndim: int):
+    """σ of shape [B] or [B, F] -> broadcastable against [B, F, H, W, C]."""
+    sigma = jnp.asarray(sigma, jnp.float32)
+    return sigma.reshape(sigma.shape + (1,) * (ndim - sigma.ndim))
+
+
+def noisy_latents(x0, noise, sigma):
+    """x_t = (1−σ)·x0 + σ·noise, σ per sample [B] or per frame [B, F]."""
+    s = _per_frame(sigma, x0.ndim)
+    return (1.0 - s) * x0 + s * noise
+
+
+def flow_target(x0, noise):
+    """The velocity the DiT predicts: v = noise − x0."""
+    return noise - x0
+
+
+def per_frame_error(pred, target):
+    """Mean squared error per latent frame, [B, F, ...] -> [B, F], in float32."""
+    err = jnp.square(pred.astype(jnp.float32) - target.astype(jnp.float32))
+    return err.mean(axis=tuple(range(2, err.ndim)))
+
+
+def per_sample_error(pred, target, mask=None):
+    """Mean squared error per sample [B], averaged over the frames where mask is true."""
+    err = per_frame_error(pred, target)
+    if mask is None:
+        return err.mean(axis=1)
+    mask = mask.astype(jnp.float32)
+    return (err * mask).sum(axis=1) / jnp.maximum(mask.sum(axis=1), 1.0)
+
+
+def flow_matching_loss(pred, x0, noise, mask=None):
+    """MSE between the predicted and the true velocity; mask [B, F] drops frames (clean prefix).
+
+    With a mask the mean is over all unmasked frames of the batch (each kept frame weighs
+    the same), so samples with a longer clean prefix contribute fewer terms.
+    """
+    err = per_frame_error(pred, flow_target(x0, noise))
+    if mask is None:
+        return err.mean()
+    mask = mask.astype(jnp.float32)
+    return (err * mask).sum() / jnp.maximum(mask.sum(), 1.0)
+
+
+# -- flow-DPO --------------------------------------------------------------------------------
+def flow_dpo_loss(err_w, err_l, ref_err_w, ref_err_l, beta: float):
+    """Flow-DPO (reference §12.3): −log σ(−β/2 · [(e_w − e_l) − (e_w^ref − e_l^ref)]).
+
+    e are per-sample velocity errors [B] (`per_sample_error`: mean over elements, as in
+    Diffusion-/Flow-DPO code, so β is on that scale), computed with the same t and noise for
+    the chosen (w) and rejected (l) video. Returns (mean loss, metrics) where
+    `reward_margin` = −β/2·(Δ_model − Δ_ref) is the implicit reward of chosen over rejected.
+    """
+    margin = -0.5 * beta * ((err_w - err_l) - (ref_err_w - ref_err_l))
+    loss = -jax.nn.log_sigmoid(margin)
+    metrics = {"reward_margin": margin.mean(), "reward_accuracy": (margin > 0).mean(),
+               "err_chosen": err_w.mean(), "err_rejected": err_l.mean()}
+    return loss.mean(), metrics

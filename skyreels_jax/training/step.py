@@ -1,0 +1,141 @@
+"""The train state and the jitted train step.
+
+The state is a plain dict pytree (what Orbax saves):
+    {"params": nnx.State of nnx.Param, "opt_state": optax state, "step": int32 [],
+     "rng": uint32 [2] base key, "ema": params (optional), "ref_params": params (DPO only)}
+The step is one pure function `step(state, batch) -> (state, metrics)` compiled once with
+jax.jit; the model's graph definition and its non-parameter state are closed over. To run
+it sharded, place the state and batch on a mesh first (skyreels_jax.parallel) or pass
+`in_shardings`/`out_shardings`; nothing here names a mesh axis.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from skyreels_jax.training.objectives import Objective, draw_noise, objective_loss
+
+
+def make_optimizer(lr: float, total_steps: int, *, warmup_steps: int = 0, end_lr_ratio: float = 0.0,
+                   weight_decay: float = 0.0, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+                   clip_norm: float | None = 1.0):
+    """AdamW on a linear-warmup + cosine-decay schedule, after global-norm clipping.
+
+    Returns (tx, schedule); schedule(step) is the learning rate used at that step.
+    """
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0 if warmup_steps else lr, peak_value=lr, warmup_steps=warmup_steps,
+        decay_steps=max(total_steps, warmup_steps + 1), end_value=lr * end_lr_ratio)
+    chain = [optax.clip_by_global_norm(clip_norm)] if clip_norm else []
+    chain.append(optax.adamw(schedule, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay))
+    return optax.chain(*chain), schedule
+
+
+def split_model(model: nnx.Module):
+    """(graphdef, params, rest): trainable nnx.Param state and everything else (kept frozen)."""
+    return nnx.split(model, nnx.Param, ...)
+
+
+def copy_tree(tree):
+    """A copy with fresh buffers (so donating one tree never frees the other)."""
+    return jax.tree.map(jnp.copy, tree)
+
+
+def init_train_state(params, tx, *, seed: int = 0, ema: bool = False, reference: bool = False) -> dict:
+    state = {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
+             "rng": jax.random.PRNGKey(seed)}
+    if ema:
+        state["ema"] = copy_tree(params)
+    if reference:
+        state["ref_params"] = copy_tree(params)
+    return state
+
+
+def refresh_reference(state: dict) -> dict:
+    """DPO: the frozen reference becomes a copy of the current policy."""
+    return {**state, "ref_params": copy_tree(state["params"])}
+
+
+def _split_micro(batch, n: int):
+    def split(x):
+        if x.shape[0] % n:
+            raise ValueError(f"batch of {x.shape[0]} does not split into {n} accumulation micro-batches")
+        return x.reshape((n, x.shape[0] // n) + x.shape[1:])
+    return jax.tree.map(split, batch)
+
+
+def make_train_step(graphdef, rest, tx, schedule, objective: Objective, *, grad_accum: int = 1,
+                    ema_decay: float = 0.0, donate: bool = True, in_shardings=None, out_shardings=None):
+    """Build the jitted `step(state, batch) -> (state, metrics)`.
+
+    grad_accum>1 splits the batch (and the step's noise, drawn for the whole batch) into
+    that many micro-batches along axis 0 and sums their weighted gradients in a lax.scan:
+    one compiled step, one optimizer update, the same gradient as the full batch. Remat and bf16 are
+    model options (DiTConfig.remat, .param_dtype, .dtype). Each step's randomness is
+    fold_in(rng, step), so a resumed run draws the same noise as an uninterrupted one.
+    """
+
+    def loss_fn(params, ref_params, batch, draw):
+        model = nnx.merge(graphdef, params, rest)
+        ref_model = None if ref_params is None else nnx.merge(graphdef, ref_params, rest)
+        return objective_loss(objective, model, ref_model, batch, draw)
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def step(state, batch):
+        params, ref_params = state["params"], state.get("ref_params")
+        draw = draw_noise(objective, batch, jax.random.fold_in(state["rng"], state["step"]))
+        if grad_accum == 1:
+            (_, metrics), grads = grad_fn(params, ref_params, batch, draw)
+        else:
+            # Micro-batch i weighs (its scored frames / the batch's), so the accumulated
+            # gradient is the gradient of the full batch's loss.
+            micro_batches, micro_draws = _split_micro(batch, grad_accum), _split_micro(draw, grad_accum)
+            counts = micro_draws["mask"].reshape(grad_accum, -1).sum(axis=1).astype(jnp.float32)
+            weights = counts / jnp.maximum(counts.sum(), 1.0)
+
+            def micro(carry, xs):
+                w, mb, md = xs
+                (_, m), g = grad_fn(params, ref_params, mb, md)
+                acc_g, acc_m = carry
+                acc_g = jax.tree.map(lambda a, b: a + w * b.astype(jnp.float32), acc_g, g)
+                return (acc_g, jax.tree.map(lambda a, b: a + w * b, acc_m, m)), None
+
+            zeros_g = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), params)
+            shapes = jax.eval_shape(lambda: grad_fn(params, ref_params, _first(micro_batches),
+                                                    _first(micro_draws))[0][1])
+            zeros_m = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), shapes)
+            (grads, metrics), _ = jax.lax.scan(micro, (zeros_g, zeros_m), (weights, micro_batches, micro_draws))
+        updates, opt_state = tx.update(grads, state["opt_state"], params)
+        new_params = optax.apply_updates(params, updates)
+        new = {**state, "params": new_params, "opt_state": opt_state, "step": state["step"] + 1}
+        if "ema" in state:
+            new["ema"] = jax.tree.map(lambda e, p: (ema_decay * e + (1 - ema_decay) * p).astype(e.dtype),
+                                      state["ema"], new_params)
+        metrics = {**metrics, "grad_norm": optax.global_norm(grads), "lr": schedule(state["step"])}
+        return new, metrics
+
+    kwargs = {}
+    if in_shardings is not None:
+        kwargs["in_shardings"] = in_shardings
+    if out_shardings is not None:
+        kwargs["out_shardings"] = out_shardings
+    return jax.jit(step, donate_argnums=(0,) if donate else (), **kwargs)
+
+
+def _first(tree):
+    return jax.tree.map(lambda x: x[0], tree)
+
+
+def make_eval_fn(graphdef, rest, objective: Objective):
+    """Jitted `(params, ref_params, batch, key) -> metrics`, no update (held-out scores)."""
+
+    @jax.jit
+    def evaluate(params, ref_params, batch, key):
+        model = nnx.merge(graphdef, params, rest)
+        ref_model = None if ref_params is None else nnx.merge(graphdef, ref_params, rest)
+        return objective_loss(objective, model, ref_model, batch, draw_noise(objective, batch, key))[1]
+
+    return evaluate
