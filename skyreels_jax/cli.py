@@ -1,10 +1,11 @@
-"""The `skyreels-jax` command: generate, demo."""
+"""The `skyreels-jax` command: generate, train, demo."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from skyreels_jax import generate
+from skyreels_jax.training import cli as train_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,11 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", default="outputs/demo.mp4")
     demo.add_argument("--steps", type=int, default=10)
     demo.add_argument("--seed", type=int, default=0)
+    train_cli.add_parser(commands)
     args = parser.parse_args(argv)
 
     try:
         if args.command == "generate":
             return generate.run(args)
+        if args.command == "train":
+            return train_cli.run(args)
         if args.command == "demo":
             from skyreels_jax import demo as demo_module
 

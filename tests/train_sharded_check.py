@@ -10,7 +10,7 @@ from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
 from skyreels_jax.parallel import make_mesh, partition_spec  # noqa: E402
 from skyreels_jax.training.objectives import Objective  # noqa: E402
-from skyreels_jax.training.step import init_train_state, make_train_step  # noqa: E402
+from skyreels_jax.training.step import make_train_step  # noqa: E402
 from tests.test_train_step import _batch, _setup  # noqa: E402
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import jax
 import ml_collections
-import numpy as np
 from flax import nnx
 
 from skyreels_jax.models.dit import DiT, DiTConfig
