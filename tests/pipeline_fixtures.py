@@ -62,3 +62,45 @@ def reference_video(pipe, noise: np.ndarray, **kwargs) -> np.ndarray:
     with torch.no_grad():
         out = pipe(latents=torch.from_numpy(noise).permute(0, 4, 1, 2, 3), output_type="np", **kwargs).frames[0]
     return (np.clip(out, 0, 1) * 255).astype(np.uint8)
+
+
+def build_df_pipeline(root: Path):
+    """(folder, {"t2v", "i2v", "v2v": diffusers DF pipelines sharing one tiny DF model with the fps embedding})."""
+    from diffusers import (SkyReelsV2DiffusionForcingImageToVideoPipeline, SkyReelsV2DiffusionForcingPipeline,
+                           SkyReelsV2DiffusionForcingVideoToVideoPipeline, UniPCMultistepScheduler)
+
+    tokenizer = T5Tokenizer.from_pretrained(str(make_tokenizer(root / "tokenizer_src")))
+    text_encoder = build_umt5(len(tokenizer))
+    vae = vae_fixtures.build_reference()
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0,
+                                        solver_order=2, solver_type="bh2", predict_x0=True,
+                                        lower_order_final=True, final_sigmas_type="zero")
+    transformer = dit_fixtures.build_reference("df", in_channels=Z, out_channels=Z,
+                                               text_dim=text_encoder.config.d_model)
+    parts = (tokenizer, text_encoder, transformer, vae, scheduler)
+    pipes = {"t2v": SkyReelsV2DiffusionForcingPipeline(*parts),
+             "i2v": SkyReelsV2DiffusionForcingImageToVideoPipeline(*parts),
+             "v2v": SkyReelsV2DiffusionForcingVideoToVideoPipeline(*parts)}
+    folder = root / "tiny-df"
+    pipes["t2v"].save_pretrained(folder)
+    return folder, pipes
+
+
+class OriginalSigmasEverywhere:
+    """Within the block, every UniPCMultistepScheduler (the DF pipelines deep-copy one per frame and
+    reset it) uses the original's sigmas."""
+
+    def __enter__(self):
+        from diffusers import UniPCMultistepScheduler
+
+        self.cls, self.original = UniPCMultistepScheduler, UniPCMultistepScheduler.set_timesteps
+        original = self.original
+
+        def patched(self, num_inference_steps=None, device=None, **_):
+            original(self, sigmas=np.linspace(SIGMA_MAX, 0, num_inference_steps + 1)[:-1], device=device)
+
+        UniPCMultistepScheduler.set_timesteps = patched
+        return self
+
+    def __exit__(self, *exc):
+        self.cls.set_timesteps = self.original

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 
+DF_DEFAULTS = dict(ar_step=0, causal_block_size=1, base_num_frames=97, overlap_history=None, addnoise_condition=0,
+                   overlap_mode="latent", causal_attention=False)
+
 
 def check_call(mode: str, prompt, image, end_image, video, num_frames: int, height: int, width: int, latents,
-               z_dim: int, diffusion_forcing: dict) -> None:
-    if mode == "diffusion_forcing":
-        raise NotImplementedError("this is a diffusion-forcing model; its sampler (timestep matrix, long video, "
-                                  "extension) is not built yet (issue 6). Use a T2V, I2V or FLF2V model.")
-    if diffusion_forcing:
-        raise ValueError(f"{sorted(diffusion_forcing)} apply to diffusion-forcing models only; this is a "
-                         f"{mode.replace('_', '-')} model")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ValueError("prompt must be a non-empty string")
+               z_dim: int, df_args: dict) -> None:
+    df = mode == "diffusion_forcing"
+    prompts = prompt if df and isinstance(prompt, (list, tuple)) else [prompt]
+    if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
+        raise ValueError("prompt must be a non-empty string" + (" (or a list of them, one per window)" if df else ""))
     if num_frames < 1 or (num_frames - 1) % 4:
         k = max((num_frames - 1) // 4, 0)
         raise ValueError(f"num_frames must be 4k+1 (the VAE packs 4 frames per latent); got {num_frames}, "
@@ -22,17 +21,28 @@ def check_call(mode: str, prompt, image, end_image, video, num_frames: int, heig
         if size < 16 or size % 16:
             raise ValueError(f"{name} must be a positive multiple of 16 (VAE 8× then patch 2×); got {size}, "
                              f"use {max(16, size // 16 * 16)}")
-    if mode in ("image_to_video", "first_last_frame") and image is None:
-        raise ValueError(f"this {mode.replace('_', '-')} model needs an image (--image): the first frame")
-    if mode == "first_last_frame" and end_image is None:
-        raise ValueError("this first/last-frame (FLF2V) model needs end_image (--end-image) as well as image")
-    if mode == "image_to_video" and end_image is not None:
-        raise ValueError("end_image needs a first/last-frame (FLF2V) model; this is an image-to-video model")
-    if mode == "text_to_video" and (image is not None or end_image is not None):
-        raise ValueError("this text-to-video model takes no image: load an I2V model (or a diffusion-forcing "
-                         "model) to start from an image")
-    if video is not None:
-        raise ValueError("video (extension) needs a diffusion-forcing model")
+    if df:
+        if video is not None and image is not None:
+            raise ValueError("give either video (to extend) or image (to start from), not both")
+        if df_args["addnoise_condition"] < 0 or df_args["addnoise_condition"] >= 1000:
+            raise ValueError(f"addnoise_condition must be in [0, 1000) (20 is recommended, at most 50 advised); "
+                             f"got {df_args['addnoise_condition']}")
+    else:
+        changed = sorted(k for k, v in df_args.items() if v != DF_DEFAULTS[k])
+        if changed:
+            raise ValueError(f"{', '.join(changed)} apply to diffusion-forcing models only; this is a "
+                             f"{mode.replace('_', '-')} model")
+        if mode in ("image_to_video", "first_last_frame") and image is None:
+            raise ValueError(f"this {mode.replace('_', '-')} model needs an image (--image): the first frame")
+        if mode == "first_last_frame" and end_image is None:
+            raise ValueError("this first/last-frame (FLF2V) model needs end_image (--end-image) as well as image")
+        if mode == "image_to_video" and end_image is not None:
+            raise ValueError("end_image needs a first/last-frame (FLF2V) model; this is an image-to-video model")
+        if mode == "text_to_video" and (image is not None or end_image is not None):
+            raise ValueError("this text-to-video model takes no image: load an I2V model (or a diffusion-forcing "
+                             "model) to start from an image")
+        if video is not None:
+            raise ValueError("video (extension) needs a diffusion-forcing model")
     if latents is not None:
         expected = (1, (num_frames - 1) // 4 + 1, height // 8, width // 8, z_dim)
         if tuple(np.shape(latents)) != expected:

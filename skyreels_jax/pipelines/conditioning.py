@@ -43,6 +43,24 @@ def resize_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(pil.resize((width, height), Image.LANCZOS))
 
 
+def load_video(video, height: int, width: int) -> np.ndarray:
+    """uint8 [F, H, W, 3] at the video size from an array or a file, resized without cropping (as the
+    reference's extension does)."""
+    if isinstance(video, (str, Path)):
+        from skyreels_jax.media import read_video
+
+        try:
+            video = read_video(video)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read video {video}: {e}") from e
+    frames = np.asarray(video)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"video must be uint8 [F, H, W, 3] or a video file, got {frames.dtype} {frames.shape}")
+    if frames.shape[1:3] == (height, width):
+        return frames
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS)) for f in frames])
+
+
 def to_unit_range(frames: np.ndarray) -> np.ndarray:
     """uint8 -> float32 in [-1, 1]."""
     return frames.astype(np.float32) / 127.5 - 1.0

@@ -1,4 +1,4 @@
-"""load_pipeline and the pipeline call: prompt (and images) in, uint8 video out."""
+"""load_pipeline and the pipeline call: prompt (and images or a video) in, uint8 video out."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from skyreels_jax.hub import resolve
+from skyreels_jax.pipelines import diffusion_forcing
+from skyreels_jax.pipelines.checks import check_call
 from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
-from skyreels_jax.pipelines.conditioning import image_condition, load_image, resize_crop
+from skyreels_jax.pipelines.conditioning import (image_condition, load_image, load_video, resize_crop,
+                                                 to_unit_range)
 from skyreels_jax.pipelines.sampling import denoise
 
 
@@ -32,6 +35,11 @@ class Lazy:
         self._value = None
 
 
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """[-1, 1] floats to uint8, truncating as the reference does."""
+    return ((np.asarray(frames) / 2 + 0.5).clip(0, 1) * 255).astype(np.uint8)
+
+
 @dataclasses.dataclass
 class Pipeline:
     """A loaded model folder: call it with a prompt (and images) to get a uint8 video [F, H, W, 3]."""
@@ -48,43 +56,71 @@ class Pipeline:
     def mode(self) -> str:
         return self.folder.mode
 
-    def __call__(self, prompt: str, negative_prompt: str | None = None, image=None, end_image=None, video=None,
-                 num_frames: int = 97, height: int = 544, width: int = 960, num_steps: int | None = None,
-                 guidance_scale: float | None = None, shift: float | None = None, seed: int = 0, latents=None,
-                 progress: bool = True, **diffusion_forcing) -> np.ndarray:
-        from skyreels_jax.pipelines.checks import check_call
+    def encode_text(self, prompts: list[str]):
+        context = self.text_encoder.get().encode(prompts)
+        if self.low_memory:
+            self.text_encoder.free()
+        return context
 
+    def __call__(self, prompt: str | list[str], negative_prompt: str | None = None, image=None, end_image=None,
+                 video=None, num_frames: int = 97, height: int = 544, width: int = 960, num_steps: int | None = None,
+                 guidance_scale: float | None = None, shift: float | None = None, seed: int = 0, latents=None,
+                 ar_step: int = 0, causal_block_size: int = 1, base_num_frames: int = 97,
+                 overlap_history: int | None = None, addnoise_condition: float = 0, fps: int = 24,
+                 overlap_mode: str = "latent", causal_attention: bool = False, work_dir=None,
+                 progress: bool = True) -> np.ndarray:
+        """See API.md. For diffusion-forcing models, work_dir keeps finished windows so that a rerun
+        of the same call after a crash continues where it stopped."""
+        df_args = dict(ar_step=ar_step, causal_block_size=causal_block_size, base_num_frames=base_num_frames,
+                       overlap_history=overlap_history, addnoise_condition=addnoise_condition,
+                       overlap_mode=overlap_mode, causal_attention=causal_attention)
         check_call(self.mode, prompt, image, end_image, video, num_frames, height, width, latents,
-                   self.vae.config.z_dim, diffusion_forcing)
+                   self.vae.config.z_dim, df_args)
         num_steps = num_steps or self.folder.defaults["num_steps"]
         guidance = self.folder.defaults["guidance_scale"] if guidance_scale is None else guidance_scale
         shift = self.folder.defaults["shift"] if shift is None else shift
         negative = self.folder.defaults["negative_prompt"] if negative_prompt is None else negative_prompt
+        first = None if image is None else resize_crop(load_image(image), height, width)
+        last = None if end_image is None else resize_crop(load_image(end_image), height, width)
 
-        f_lat = (num_frames - 1) // 4 + 1
-        shape = (1, f_lat, height // 8, width // 8, self.vae.config.z_dim)
+        if self.mode == "diffusion_forcing":
+            frames = None if video is None else load_video(video, height, width)
+            settings = diffusion_forcing.DFSettings(num_steps, shift, guidance, ar_step, causal_block_size,
+                                                    addnoise_condition, causal_attention)
+            identity = dict(model=str(self.folder.root), prompt=prompt, negative=negative, settings=settings,
+                            seed=seed, num_frames=num_frames, size=(height, width), base=base_num_frames,
+                            overlap=overlap_history, fps=fps, mode=overlap_mode,
+                            inputs=[_digest(x) for x in (first, last, frames, latents)])
+            out = diffusion_forcing.generate(
+                self.dit, self.vae, self.encode_text, prompts=[prompt] if isinstance(prompt, str) else list(prompt),
+                negative=negative, image=None if first is None else to_unit_range(first),
+                end_image=None if last is None else to_unit_range(last),
+                video=None if frames is None else to_unit_range(frames), num_frames=num_frames, height=height,
+                width=width, settings=settings, seed=seed, latents=latents, base_num_frames=base_num_frames,
+                overlap_history=overlap_history, fps=fps, overlap_mode=overlap_mode, work_dir=work_dir,
+                identity=identity, progress=progress)
+            return to_uint8(out) if frames is None else np.concatenate([frames, to_uint8(out)])
+
+        shape = (1, (num_frames - 1) // 4 + 1, height // 8, width // 8, self.vae.config.z_dim)
         noise = (jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32) if latents is None
                  else jnp.asarray(latents, jnp.float32))
-        prompts = [prompt, negative] if guidance > 1.0 else [prompt]
-        context = self.text_encoder.get().encode(prompts)
-        if self.low_memory:
-            self.text_encoder.free()
-
+        context = self.encode_text([prompt, negative] if guidance > 1.0 else [prompt])
         image_context = condition = None
         if self.mode in ("image_to_video", "first_last_frame"):
-            first = resize_crop(load_image(image), height, width)
-            last = None if end_image is None else resize_crop(load_image(end_image), height, width)
-            encoder = self.image_encoder.get()
-            tokens = encoder.encode([first] if last is None else [first, last])  # [1 or 2, 257, 1280]
-            image_context = tokens.reshape(1, -1, tokens.shape[-1])           # FLF2V: both images' tokens
+            tokens = self.image_encoder.get().encode([first] if last is None else [first, last])  # [1|2, 257, 1280]
             if self.low_memory:
                 self.image_encoder.free()
+            image_context = tokens.reshape(1, -1, tokens.shape[-1])  # FLF2V: both images' tokens
             condition = image_condition(self.vae, first, last, num_frames)
-
         out = denoise(self.dit, noise, context, num_steps, shift, guidance, image_context=image_context,
                       condition=condition, scheduler=self.scheduler, progress=progress)
-        frames = np.asarray(self.vae.decode(out))[0]
-        return ((frames / 2 + 0.5).clip(0, 1) * 255).astype(np.uint8)  # the reference truncates
+        return to_uint8(np.asarray(self.vae.decode(out))[0])
+
+
+def _digest(array) -> str | None:
+    import hashlib
+
+    return None if array is None else hashlib.sha256(np.ascontiguousarray(np.asarray(array)).tobytes()).hexdigest()[:16]
 
 
 def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: bool = True,

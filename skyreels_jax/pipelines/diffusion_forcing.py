@@ -1,0 +1,170 @@
+"""Diffusion forcing (reference §7): every latent frame on its own noise level, synchronous or
+asynchronous schedules, videos of any length by overlapping windows, start/end images, video
+extension, prompt travel, and long runs that resume after a crash.
+
+One jitted function runs one row of a window's timestep matrix: the DiT on the whole window
+(CFG as a batch of 2), then a per-frame UniPC step of the frames the row updates.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from tqdm.auto import tqdm
+
+from skyreels_jax.models.dit import fps_index
+from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_schedule
+from skyreels_jax.schedulers import flow_timesteps, flow_unipc
+
+
+@dataclasses.dataclass(frozen=True)
+class DFSettings:
+    num_steps: int
+    shift: float
+    guidance: float
+    ar_step: int = 0
+    causal_block_size: int = 1
+    addnoise_condition: float = 0.0
+    causal_attention: bool = False  # also mask attention block-causally (diffusers does, the original doesn't)
+
+
+def addnoise_key(seed: int, window: int, row: int) -> jax.Array:
+    """The key of the noise added to the clean history at one row (reproducible, e.g. by tests)."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 1_000_003 + window), row)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 9), donate_argnums=2)
+def _row(graphdef, params, latents, state, timesteps, update, history, context, fps_ids, causal, addnoise, key,
+         guidance):
+    dit = nnx.merge(graphdef, params)
+    batch, frames = context.shape[0], latents.shape[1]
+    t = timesteps.astype(jnp.float32)
+    noisy = history & (addnoise > 0)  # re-noise the clean history a little, on a copy (reference §7.3)
+    a = addnoise / 1000.0
+    x = jnp.where(noisy[None, :, None, None, None],
+                  latents * (1 - a) + jax.random.normal(key, latents.shape) * a, latents)
+    t = jnp.where(noisy, addnoise, t)
+    v = dit.forward(jnp.broadcast_to(x, (batch, *x.shape[1:])), jnp.broadcast_to(t, (batch, frames)), context,
+                    None, fps_ids, causal_block_size=causal)
+    if batch == 2:
+        v = v[1:] + guidance * (v[:1] - v[1:])
+    return flow_unipc.step(state, v, latents, update_mask=update)
+
+
+def sample_window(dit, latents, prefix: int, end_latent, context, fps_ids, s: DFSettings, seed: int, window: int,
+                  progress: bool = True) -> jax.Array:
+    """Denoise one window [1, T, h, w, C] whose first `prefix` frames are clean history."""
+    length = latents.shape[1]
+    if end_latent is not None:
+        latents = jnp.concatenate([latents, end_latent], axis=1)
+    timesteps, update = window_schedule(length, prefix, end_latent is not None,
+                                        flow_timesteps(s.num_steps, s.shift), s.ar_step, s.causal_block_size)
+    # df_alias: the reference pipelines step each frame in place, which the scheduler sees (see flow_unipc)
+    state = flow_unipc.init(s.num_steps, s.shift, latents.shape, per_frame=latents.shape[1], df_alias=True)
+    history = jnp.arange(latents.shape[1]) < prefix
+    causal = s.causal_block_size if s.causal_attention else None
+    graphdef, params = nnx.split(dit)
+    latents = jnp.array(latents, jnp.float32)
+    for r in tqdm(range(len(timesteps)), desc=f"window {window}", disable=not progress, leave=False):
+        latents, state = _row(graphdef, params, latents, state, jnp.asarray(timesteps[r]), jnp.asarray(update[r]),
+                              history, context, fps_ids, causal, jnp.float32(s.addnoise_condition),
+                              addnoise_key(seed, window, r), jnp.float32(s.guidance))
+        if progress:
+            latents.block_until_ready()
+    return latents[:, :length]
+
+
+class WorkFolder:
+    """Finished windows' latents on disk, so that a rerun of the same call continues after a crash."""
+
+    def __init__(self, root: str | Path | None, identity: dict):
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.folder = None if root is None else Path(root) / key
+
+    def load(self, index: int):
+        path = None if self.folder is None else self.folder / f"window_{index:04d}.npy"
+        return None if path is None or not path.exists() else jnp.asarray(np.load(path))
+
+    def save(self, index: int, latents) -> None:
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".npy", dir=self.folder)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.asarray(latents))
+        os.replace(tmp, self.folder / f"window_{index:04d}.npy")
+
+
+def generate(dit, vae, encode_text, *, prompts: list[str], negative: str, image, end_image, video, num_frames: int,
+             height: int, width: int, settings: DFSettings, seed: int, latents, base_num_frames: int,
+             overlap_history: int | None, fps: int, overlap_mode: str, work_dir, identity: dict,
+             progress: bool = True) -> np.ndarray:
+    """The generated frames in [-1, 1] [F, H, W, 3] (for an extension: the new frames only).
+
+    image / end_image: float frames [H, W, 3] in [-1, 1] at the video size (or None); video: float
+    frames [N, H, W, 3] (or None). encode_text(list of prompts) -> [n, 512, D].
+    """
+    if overlap_mode not in ("latent", "pixel"):
+        raise ValueError(f"overlap_mode must be 'latent' or 'pixel', got {overlap_mode!r}")
+    first_prefix = 1 if image is not None else 0
+    windows = check_plan(num_frames, base_num_frames, overlap_history, settings.causal_block_size,
+                         settings.ar_step, settings.num_steps, first_prefix, None if video is None else len(video))
+    if len(prompts) not in (1, len(windows)):
+        raise ValueError(f"prompt travel needs one prompt per window: {len(windows)} windows here, "
+                         f"{len(prompts)} prompts given")
+    contexts = _contexts(encode_text, prompts, negative, settings.guidance, len(windows))
+    fps_ids = (fps_index(np.full((contexts[0].shape[0],), fps)) if dit.config.inject_sample_info else None)
+
+    z = vae.config.z_dim
+    shape = (1, latent_count(num_frames), height // 8, width // 8, z)
+    noise = jax.random.normal(jax.random.PRNGKey(seed), shape) if latents is None else jnp.asarray(latents)
+    encode = lambda frames: vae.encode(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
+    start = encode(image[None]) if image is not None else encode(video[-overlap_history:]) if video is not None else None
+    end = encode(end_image[None]) if end_image is not None else None
+    overlap = latent_count(overlap_history) if overlap_history else 0
+
+    work = WorkFolder(work_dir, identity)
+    accumulated, pixels = None, []
+    for w in tqdm(windows, desc="windows", disable=not progress or len(windows) == 1):
+        out = work.load(w.index)
+        if out is None:
+            x = noise[:, w.start:w.start + w.length]
+            if w.index == 0 and start is not None:
+                x = x.at[:, :start.shape[1]].set(start)
+            elif w.index > 0:
+                history = (accumulated[:, -overlap:] if overlap_mode == "latent" else
+                           encode(np.concatenate(([video] if video is not None else []) + pixels)[-overlap_history:]))
+                x = x.at[:, :overlap].set(history)
+            out = sample_window(dit, x, w.prefix, end if w is windows[-1] else None, contexts[w.index], fps_ids,
+                                settings, seed, w.index, progress)
+            work.save(w.index, out)
+        new = out if w.index == 0 else out[:, overlap:]
+        accumulated = new if accumulated is None else jnp.concatenate([accumulated, new], axis=1)
+        if overlap_mode == "pixel":  # the original: decode each window, drop the frames it re-generated
+            decoded = np.asarray(vae.decode(out))[0]
+            pixels.append(decoded if w.index == 0 and video is None else decoded[overlap_history:])
+    if overlap_mode == "latent":
+        frames = np.asarray(vae.decode(accumulated))[0]
+        pixels = [frames if video is None else frames[overlap_history:]]
+    return np.concatenate(pixels)
+
+
+def _contexts(encode_text, prompts, negative, guidance, count):
+    """Per window: [2, L, D] (prompt, negative) with guidance, else [1, L, D]."""
+    unique = list(dict.fromkeys(prompts))
+    texts = unique + ([negative] if guidance > 1.0 else [])
+    encoded = encode_text(texts)
+    by_prompt = {p: encoded[i:i + 1] for i, p in enumerate(unique)}
+    tail = [encoded[-1:]] if guidance > 1.0 else []
+    per_window = prompts if len(prompts) == count else prompts * count
+    return [jnp.concatenate([by_prompt[p]] + tail) for p in per_window]
+
