@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +17,8 @@ def add_parser(commands) -> None:
                    "its model and sampling defaults (flags given here win)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set sampling.shift=5.0 (repeatable)")
-    p.add_argument("--prompt", help="the prompt (or use --prompts FILE)")
+    p.add_argument("--prompt", action="append", help="the prompt (or use --prompts FILE); give it several times "
+                   "for prompt travel on a diffusion-forcing model, one per window")
     p.add_argument("--prompts", type=Path, help="a text file, one prompt per line: batch mode")
     p.add_argument("--negative-prompt", default=None, help="default: the model's; '' for none")
     p.add_argument("--image", help="first frame (image-to-video)")
@@ -34,6 +36,18 @@ def add_parser(commands) -> None:
     p.add_argument("--output", type=Path, help="output .mp4 (single prompt)")
     p.add_argument("--output-dir", type=Path, default=Path("outputs"), help="batch mode: where the videos go")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
+    df = p.add_argument_group("diffusion forcing (DF models)")
+    df.add_argument("--video", help="a video file to extend")
+    df.add_argument("--ar-step", type=int, default=0, help="0: synchronous; >0: asynchronous (e.g. 5)")
+    df.add_argument("--causal-block-size", type=int, default=1, help="frames per block of the async schedule")
+    df.add_argument("--causal-attention", action="store_true", help="also mask attention block-causally")
+    df.add_argument("--base-num-frames", type=int, default=97, help="frames per window")
+    df.add_argument("--overlap-history", type=int, help="frames shared by consecutive windows (e.g. 17)")
+    df.add_argument("--addnoise-condition", type=float, default=0, help="noise on the history (20 recommended)")
+    df.add_argument("--overlap-mode", choices=["latent", "pixel"], default="latent",
+                    help="latent: reuse history latents (no drift); pixel: decode and re-encode, as the original")
+    df.add_argument("--work-dir", type=Path, help="where finished windows are kept so a rerun resumes "
+                    "(default: OUTPUT.work next to the output, removed when the video is written)")
     p.add_argument("--low-memory", action="store_true", help="free the encoders after each use")
     p.add_argument("--no-cache", action="store_true", help="do not cache the converted DiT")
 
@@ -107,7 +121,8 @@ def jobs(args) -> list[tuple[str, Path]]:
     if (args.prompt is None) == (args.prompts is None):
         raise ValueError("give either --prompt or --prompts FILE")
     if args.prompt is not None:
-        return [(args.prompt, args.output or Path("outputs") / f"{_slug(args.prompt)}-{args.seed}.mp4")]
+        prompt = args.prompt[0] if len(args.prompt) == 1 else args.prompt
+        return [(prompt, args.output or Path("outputs") / f"{_slug(args.prompt[0])}-{args.seed}.mp4")]
     if not args.prompts.exists():
         raise FileNotFoundError(f"prompt file {args.prompts} does not exist")
     lines = [line.strip() for line in args.prompts.read_text().splitlines()]
@@ -136,12 +151,24 @@ def run(args) -> int:
     settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
                     num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
                     guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed)
+    if pipe.mode == "diffusion_forcing":
+        settings.update(video=args.video, ar_step=args.ar_step, causal_block_size=args.causal_block_size,
+                        causal_attention=args.causal_attention, base_num_frames=args.base_num_frames,
+                        overlap_history=args.overlap_history, addnoise_condition=args.addnoise_condition,
+                        overlap_mode=args.overlap_mode, fps=args.fps)
+    elif args.video:
+        raise ValueError("--video (extension) needs a diffusion-forcing model")
     for prompt, out in pending:
         start = time.perf_counter()
-        video = pipe(prompt, **settings)
-        meta = dict(prompt=prompt, model=str(args.model), mode=pipe.mode, fps=args.fps, **settings,
+        work = None
+        if pipe.mode == "diffusion_forcing":
+            work = args.work_dir or out.with_name(out.name + ".work")
+        video = pipe(prompt, **settings, **({"work_dir": work} if work else {}))
+        meta = dict(prompt=prompt, model=str(args.model), mode=pipe.mode, **{**settings, "fps": args.fps},
                     resolved_defaults=pipe.folder.defaults, seconds=round(time.perf_counter() - start, 1))
         write_video(out, video, fps=args.fps, metadata=meta)
+        if work is not None and args.work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
         print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s)")
     return 0
 
