@@ -7,7 +7,8 @@ from skyreels_jax.enhancer import DEFAULT_MODEL
 def add_parser(commands) -> None:
     p = commands.add_parser("enhance", help="rewrite short prompts as detailed video captions (Qwen2.5)")
     p.add_argument("prompt", nargs="+", help="one or more short prompts")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"Qwen2.5-Instruct folder or Hub id (default {DEFAULT_MODEL})")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"Qwen2.5-Instruct folder or Hub id (default {DEFAULT_MODEL})")
     p.add_argument("--max-new-tokens", type=int, default=2048)
     p.add_argument("--greedy", action="store_true", help="argmax decoding instead of the folder's sampling")
     p.add_argument("--seed", type=int, default=0)

@@ -55,7 +55,8 @@ def make_tokenizer(folder: Path) -> Path:
 def build_reference(vocab_size: int = 400, *, tie: bool = False, seed: int = 0, max_position: int = 1024,
                     layers: int = 2) -> Qwen2ForCausalLM:
     """hidden 64, 4 query heads over 2 kv heads of 16; weights large enough that greedy choices are
-    far from ties (so float32 rounding differences cannot flip a token)."""
+    far from ties (so float32 rounding differences cannot flip a token). A tied embedding is kept
+    smaller, else every step repeats the last token."""
     cfg = Qwen2Config(vocab_size=vocab_size, hidden_size=64, intermediate_size=96, num_hidden_layers=layers,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_position,
                       rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, rms_norm_eps=1e-6,
@@ -67,7 +68,7 @@ def build_reference(vocab_size: int = 400, *, tie: bool = False, seed: int = 0, 
             if name.endswith("norm.weight") or "layernorm" in name:
                 p.copy_(1.0 + 0.1 * torch.randn_like(p))
             else:
-                p.copy_((1.0 if "embed" in name else 0.15) * torch.randn_like(p))
+                p.copy_(((0.3 if tie else 1.0) if "embed" in name else 0.15) * torch.randn_like(p))
     return model.eval()
 
 
