@@ -1,10 +1,10 @@
-"""The `skyreels-jax` command: generate, train, demo."""
+"""The `skyreels-jax` command: generate, enhance, train, demo."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from skyreels_jax import generate
+from skyreels_jax import enhancer_cli, generate
 from skyreels_jax.training import cli as train_cli
 
 
@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--steps", type=int, default=10)
     demo.add_argument("--seed", type=int, default=0)
     train_cli.add_parser(commands)
+    enhancer_cli.add_parser(commands)
     args = parser.parse_args(argv)
 
     try:
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
             return generate.run(args)
         if args.command == "train":
             return train_cli.run(args)
+        if args.command == "enhance":
+            return enhancer_cli.run(args)
         if args.command == "demo":
             from skyreels_jax import demo as demo_module
 

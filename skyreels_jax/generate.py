@@ -36,6 +36,8 @@ def add_parser(commands) -> None:
     p.add_argument("--output", type=Path, help="output .mp4 (single prompt)")
     p.add_argument("--output-dir", type=Path, default=Path("outputs"), help="batch mode: where the videos go")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
+    p.add_argument("--prompt-enhancer", metavar="PATH", help="rewrite each prompt with this Qwen2.5-Instruct folder "
+                   "or Hub id first (not with --image, as the reference; the LM is freed before the DiT loads)")
     df = p.add_argument_group("diffusion forcing (DF models)")
     df.add_argument("--video", help="a video file to extend")
     df.add_argument("--ar-step", type=int, default=0, help="0: synchronous; >0: asynchronous (e.g. 5)")
@@ -147,6 +149,16 @@ def run(args) -> int:
     if not pending:
         return 0
     dtype = None if args.dtype is None else jnp.dtype(args.dtype)
+    originals = {out: prompt for prompt, out in pending}
+    if args.prompt_enhancer:
+        if args.image:
+            print("--prompt-enhancer is skipped with --image (as the reference does)")
+        else:
+            from skyreels_jax.enhancer import enhance_prompts
+
+            texts = [p if isinstance(p, str) else " ".join(p) for p, _ in pending]
+            enhanced = enhance_prompts(args.prompt_enhancer, texts, seed=args.seed, dtype=dtype)
+            pending = [(e, out) for e, (_, out) in zip(enhanced, pending)]
     pipe = load_pipeline(args.model, dtype, cache=not args.no_cache, low_memory=args.low_memory)
     settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
                     num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
@@ -164,7 +176,7 @@ def run(args) -> int:
         if pipe.mode == "diffusion_forcing":
             work = args.work_dir or out.with_name(out.name + ".work")
         video = pipe(prompt, **settings, **({"work_dir": work} if work else {}))
-        meta = dict(prompt=prompt, model=str(args.model), mode=pipe.mode, **{**settings, "fps": args.fps},
+        meta = dict(prompt=prompt, original_prompt=originals[out], model=str(args.model), mode=pipe.mode, **{**settings, "fps": args.fps},
                     resolved_defaults=pipe.folder.defaults, seconds=round(time.perf_counter() - start, 1))
         write_video(out, video, fps=args.fps, metadata=meta)
         if work is not None and args.work_dir is None:
