@@ -68,7 +68,7 @@ def convert(src: str, dst: str, dtype: str = "bfloat16", components: list[str] |
         raise ValueError(f"--dtype must be bfloat16, float32 or keep, not {dtype!r}")
     root = resolve(src)
     found = find_components(root)
-    wanted = components or [n for n in COMPONENTS if n in found]
+    wanted = [ALIASES.get(n, n) for n in components] if components else [n for n in COMPONENTS if n in found]
     missing = [n for n in wanted if n not in found]
     if missing:
         raise FileNotFoundError(f"{src} has no {', '.join(missing)} (it holds {', '.join(found) or 'nothing'}): "

@@ -128,6 +128,12 @@ def _vae(path: Path) -> Source:
         shape = variable.get_value().shape
         plans[p] = [(vae_keys.source_key(p, layout, config), functools.partial(vae_keys.to_flax, p, shape=shape))]
     _check(plans, reader, lambda k: False, where, layout)
+    for p, variable in nnx.to_flat_state(state):
+        (key, _), = plans[p]
+        expected = vae_keys.torch_shape(p, variable.get_value().shape)
+        if reader.shape(key) != expected:
+            raise CheckpointError(f"{where}: key {key!r} has shape {reader.shape(key)} but the VAE config "
+                                  f"(base_dim={config.base_dim}, z_dim={config.z_dim}) expects {expected}")
     return Source("vae", layout, Path(where), config, reader, state, plans)
 
 
