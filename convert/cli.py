@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
                    help="parameter dtype written (the VAE stays float32 unless 'keep'); default bfloat16")
     c.add_argument("--components", help="comma-separated subset of dit,vae,text_encoder,image_encoder "
                    "(default: every component SRC holds)")
-    c.add_argument("--flush-mb", type=int, default=512, help="host memory for tensors waiting to be written")
+    c.add_argument("--flush-mb", type=int, default=256, help="host memory for tensors waiting to be written")
     v = subparsers.add_parser("verify", help="check a converted checkpoint (and compare it with SRC)")
     v.add_argument("dst")
     v.add_argument("--against", metavar="SRC", help="run each component on random inputs against PyTorch on SRC")

@@ -62,7 +62,7 @@ def _rmtree(path: epath.Path) -> None:
 
 
 def convert(src: str, dst: str, dtype: str = "bfloat16", components: list[str] | None = None,
-            flush_bytes: int = 512 << 20, log=print) -> epath.Path:
+            flush_bytes: int = 256 << 20, log=print) -> epath.Path:
     """Convert SRC (a local folder or Hub id, either layout) into DST (a local folder or gs:// path)."""
     if dtype not in ("bfloat16", "float32", "keep"):
         raise ValueError(f"--dtype must be bfloat16, float32 or keep, not {dtype!r}")

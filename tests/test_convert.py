@@ -180,3 +180,25 @@ print("sharded ok")
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "PYTHONPATH": str(root)})
     assert "sharded ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_load_pipeline_takes_a_converted_folder(pipelines, tmp_path):
+    from skyreels_jax.pipelines import load_pipeline
+
+    src = pipelines["t2v"]
+    dst = convert(str(src), str(tmp_path / "out"), "float32", log=quiet)
+    kw = dict(num_frames=5, height=32, width=32, num_steps=2, seed=1, progress=False)
+    converted = load_pipeline(dst)
+    assert converted.folder.layout == "converted" and converted.mode == "text_to_video"
+    assert np.array_equal(converted("a cat", **kw), load_pipeline(src, cache=False)("a cat", **kw))
+
+
+def test_bf16_source_keep_or_float32(tmp_path):
+    import torch
+
+    from tests.dit_fixtures import save_diffusers
+
+    src = save_diffusers(build_reference("t2v").to(torch.bfloat16), tmp_path / "bf16")
+    for dtype, expected in (("keep", "bfloat16"), ("float32", "float32")):
+        dst = convert(str(src), str(tmp_path / dtype), dtype, log=quiet)
+        assert {d for _, d in read_component(dst, "transformer")["tensors"].values()} == {expected}

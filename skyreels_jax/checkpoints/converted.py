@@ -70,7 +70,7 @@ def _stream(source: Source, path: tuple, shape: tuple, dtype: str | None) -> np.
         if tensor.shape != tuple(want):
             raise CheckpointError(f"{source.where}: key {key!r} has shape {source.reader.shape(key)}, which does "
                                   f"not fit {path_name(path)} {tuple(want)}")
-        target = np.dtype(dtype) if dtype and np.issubdtype(tensor.dtype, np.floating) else tensor.dtype
+        target = np.dtype(dtype) if dtype and jnp.issubdtype(tensor.dtype, jnp.floating) else tensor.dtype
         if not stacked:
             return tensor.astype(target, copy=False)
         if out is None:
@@ -79,7 +79,8 @@ def _stream(source: Source, path: tuple, shape: tuple, dtype: str | None) -> np.
     return out
 
 
-def write_component(source: Source, folder, dtype: str | None, origin: str, flush_bytes: int = 512 << 20) -> dict:
+def write_component(source: Source, folder, dtype: str | None, origin: str,
+                    flush_bytes: int = 256 << 20) -> dict:
     """Stream `source` into `folder`/checkpoint and write `folder`/component.json; dtype None keeps
     each tensor's source dtype. Returns the component's JSON."""
     folder = epath.Path(folder)

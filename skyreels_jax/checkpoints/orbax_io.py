@@ -90,7 +90,7 @@ class StreamingWriter:
     `path`; close() merges them and renames the result to `path`.
     """
 
-    def __init__(self, path, flush_bytes: int = 512 << 20):
+    def __init__(self, path, flush_bytes: int = 256 << 20):
         self.path, self.flush_bytes = epath.Path(path), flush_bytes
         self._pending: dict[tuple, np.ndarray] = {}
         self._flushed = False
