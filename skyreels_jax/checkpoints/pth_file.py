@@ -39,6 +39,9 @@ class PthFile:
     def shape(self, key: str) -> tuple[int, ...]:
         return tuple(self._tensors[key].shape)
 
+    def dtype(self, key: str) -> str:
+        return str(self._tensors[key].dtype).removeprefix("torch.")
+
     def read(self, key: str) -> np.ndarray:
         torch = _import_torch()
         t = self._tensors[key].detach()

@@ -53,6 +53,9 @@ class SafetensorsFolder:
     def shape(self, key: str) -> tuple[int, ...]:
         return self._entries[key][2]
 
+    def dtype(self, key: str) -> str:
+        return np.dtype(_DTYPES[self._entries[key][1]]).name
+
     def read(self, key: str) -> np.ndarray:
         path, dtype, shape, offset, nbytes = self._entries[key]
         out = np.empty(shape, _DTYPES[dtype])

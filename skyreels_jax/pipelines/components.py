@@ -5,6 +5,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from skyreels_jax.checkpoints.converted import is_converted, read_manifest
 from skyreels_jax.checkpoints.dit_loader import DiTCheckpoint
 
 MODES = ("text_to_video", "image_to_video", "first_last_frame", "diffusion_forcing")
@@ -56,6 +57,8 @@ def _diffusion_forcing_hint(root: Path, dit: DiTCheckpoint, pipeline_class: str)
 def inspect_folder(root: str | Path) -> ModelFolder:
     """Find the components of a diffusers pipeline folder or an original SkyReels-V2 repository."""
     root = Path(root)
+    if is_converted(root):
+        return _converted_folder(root)
     index = root / "model_index.json"
     if index.exists():
         layout, pipeline_class = "diffusers", json.loads(index.read_text()).get("_class_name", "")
@@ -79,3 +82,15 @@ def inspect_folder(root: str | Path) -> ModelFolder:
     if scheduler_config.exists():  # a diffusers folder states its own shift
         defaults["shift"] = float(json.loads(scheduler_config.read_text()).get("flow_shift", defaults["shift"]))
     return ModelFolder(root, layout, mode, transformer, vae, root, image_encoder, defaults)
+
+
+def _converted_folder(root: Path) -> ModelFolder:
+    """A folder written by `python -m convert convert`: its manifest states the mode and defaults."""
+    manifest = read_manifest(root)
+    missing = [n for n in ("transformer", "vae", "text_encoder") if n not in manifest["components"]]
+    if missing or "mode" not in manifest:
+        raise FileNotFoundError(f"{root} is a converted checkpoint without a whole pipeline (missing "
+                                f"{', '.join(missing) or 'the mode'}): convert the full model repository")
+    image_encoder = root / "image_encoder" if "image_encoder" in manifest["components"] else None
+    return ModelFolder(root, "converted", manifest["mode"], root / "transformer", root / "vae", root / "text_encoder",
+                       image_encoder, manifest["defaults"])

@@ -137,6 +137,14 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     folder = inspect_folder(resolve(path_or_hub_id))
     if dtype is None:
         dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
+    if folder.layout == "converted":  # Orbax checkpoints from `python -m convert`: restored onto the mesh
+        from skyreels_jax.checkpoints.converted import load_converted
+
+        load = lambda name, dt=dtype, **kw: load_converted(folder.root, name, dt, **kw)
+        return Pipeline(folder, load("transformer", mesh=mesh), load("vae", jnp.float32),
+                        Lazy(lambda: load("text_encoder", mesh=mesh)),
+                        Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,
+                        scheduler, low_memory)
     dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache)
     vae = load_vae(folder.vae)
     text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh))

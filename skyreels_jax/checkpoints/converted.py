@@ -1,0 +1,183 @@
+"""Converted checkpoints: one Orbax checkpoint + a JSON config per component, and loading them.
+
+A converted folder (local or `gs://`) holds
+
+    skyreels_jax.json                the manifest, written last: source, layout, mode, defaults, components
+    transformer/component.json       architecture config, layout and source, dtype, every tensor's shape/dtype
+    transformer/checkpoint/          Orbax checkpoint of the model's parameters (scanned blocks stacked)
+    vae/ text_encoder/ image_encoder/   the same for each component present
+    tokenizer/ image_processor/      copied from the source as they are
+
+Conversion streams one tensor at a time (plus up to `flush_bytes` waiting to be written), so
+converting a 14B model never holds the model in host memory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+from etils import epath
+from flax import nnx
+
+from skyreels_jax.checkpoints.fill import CheckpointError
+from skyreels_jax.checkpoints.orbax_io import StreamingWriter, path_name, restore_module, stored
+from skyreels_jax.checkpoints.sources import MODELS, Source
+from skyreels_jax.models import DiTConfig, VAEConfig
+from skyreels_jax.models.clip import CLIPVisionConfig
+from skyreels_jax.models.umt5 import UMT5Config
+
+FORMAT = 1
+MANIFEST = "skyreels_jax.json"
+COMPONENT_FILE = "component.json"
+CHECKPOINT = "checkpoint"
+CONFIGS = {"transformer": DiTConfig, "vae": VAEConfig, "text_encoder": UMT5Config, "image_encoder": CLIPVisionConfig}
+
+
+def is_converted(root) -> bool:
+    return (epath.Path(root) / MANIFEST).exists()
+
+
+def read_manifest(root) -> dict:
+    root = epath.Path(root)
+    if not (root / MANIFEST).exists():
+        raise FileNotFoundError(f"{root} is not a converted checkpoint (no {MANIFEST}): the conversion did not "
+                                "finish or this is another kind of folder; run `python -m convert convert SRC DST`")
+    return json.loads((root / MANIFEST).read_text())
+
+
+def read_component(root, name: str) -> dict:
+    path = epath.Path(root) / name / COMPONENT_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{epath.Path(root)} has no converted {name} (no {name}/{COMPONENT_FILE})")
+    return json.loads(path.read_text())
+
+
+def _stream(source: Source, path: tuple, shape: tuple, dtype: str | None) -> np.ndarray:
+    """One of our parameters, read and converted from its checkpoint tensor(s), in `dtype`
+    (None: the source tensor's own). Stacked blocks are filled layer by layer."""
+    out = None
+    entries = source.plans[path]
+    stacked = path[0] == "blocks"
+    for i, (key, convert) in enumerate(entries):
+        tensor = np.asarray(convert(source.reader.read(key)))
+        want = shape[1:] if stacked else shape
+        if tensor.shape != tuple(want):
+            raise CheckpointError(f"{source.where}: key {key!r} has shape {source.reader.shape(key)}, which does "
+                                  f"not fit {path_name(path)} {tuple(want)}")
+        target = np.dtype(dtype) if dtype and jnp.issubdtype(tensor.dtype, jnp.floating) else tensor.dtype
+        if not stacked:
+            return tensor.astype(target, copy=False)
+        if out is None:
+            out = np.empty(shape, target)
+        out[i] = tensor
+    return out
+
+
+def write_component(source: Source, folder, dtype: str | None, origin: str,
+                    flush_bytes: int = 256 << 20) -> dict:
+    """Stream `source` into `folder`/checkpoint and write `folder`/component.json; dtype None keeps
+    each tensor's source dtype. Returns the component's JSON."""
+    folder = epath.Path(folder)
+    writer = StreamingWriter(folder / CHECKPOINT, flush_bytes)
+    tensors = {}
+    for path, variable in nnx.to_flat_state(source.state):
+        array = _stream(source, path, variable.get_value().shape, dtype)
+        writer.add(path, array)
+        tensors[path_name(path)] = [list(array.shape), array.dtype.name]
+    writer.close()
+    main_dtype = Counter(d for _, d in tensors.values()).most_common(1)[0][0]
+    config = dataclasses.replace(source.config, dtype=main_dtype, param_dtype=main_dtype)
+    info = dict(format=FORMAT, component=source.name, config=dataclasses.asdict(config), layout=source.layout,
+                source=origin, dtype=dtype or "keep", tensors=tensors, **source.extra)
+    (folder / COMPONENT_FILE).write_text(json.dumps(info, indent=1))
+    return info
+
+
+def component_config(info: dict, dtype=None, **overrides):
+    """The architecture config stored for a component, in `dtype` (default: as stored)."""
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
+    if dtype is not None:
+        fields.update(dtype=jnp.dtype(dtype).name, param_dtype=jnp.dtype(dtype).name)
+    return CONFIGS[info["component"]](**{**fields, **overrides})
+
+
+def load_converted(root, component: str, dtype=None, *, mesh=None, **overrides):
+    """A converted component as the matching load_* function returns it: a DiT, a WanVAE, a
+    TextEncoder or an ImageEncoder.
+
+    dtype None keeps the stored dtypes; otherwise every parameter is restored in `dtype`.
+    With a mesh every parameter is read straight onto its shards. Other keyword arguments
+    override config fields that do not change the weights (attention, remat, ...).
+    """
+    name = "transformer" if component == "dit" else component
+    info = read_component(root, name)
+    config = component_config(info, dtype, **overrides)
+    dtypes = None if dtype is not None else {p: d for p, (_, d) in info["tensors"].items()}
+    model = restore_module(epath.Path(root) / name / CHECKPOINT,
+                           lambda: MODELS[name](config, rngs=nnx.Rngs(0)), mesh, dtypes)
+    if name == "text_encoder":
+        from skyreels_jax.text import TextEncoder, load_tokenizer
+
+        return TextEncoder(model, load_tokenizer(_local(epath.Path(root) / "tokenizer")))
+    if name == "image_encoder":
+        from skyreels_jax.vision import ImageEncoder, Preprocess
+
+        preprocess = {k: tuple(v) if isinstance(v, list) else v for k, v in info["preprocess"].items()}
+        return ImageEncoder(model, Preprocess(**preprocess))
+    return model
+
+
+def _local(folder: epath.Path) -> Path:
+    """A local copy of a small folder (transformers reads tokenizers from local disk only)."""
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder} is missing: the converted text encoder needs its tokenizer folder")
+    if folder.as_uri().startswith("file://"):
+        return Path(folder)
+    local = Path(tempfile.mkdtemp(prefix="skyreels_tokenizer_"))
+    for f in folder.iterdir():
+        (local / f.name).write_bytes(f.read_bytes())
+    return local
+
+
+def check_stored(root, name: str) -> list[str]:
+    """What is wrong with a converted component: every tensor of the model built from its config
+    must be in the checkpoint with the shape and dtype component.json records. [] if all is well."""
+    info = read_component(root, name)
+    from skyreels_jax.checkpoints.sources import abstract_state
+
+    expected = {path_name(p): tuple(v.get_value().shape)
+                for p, v in nnx.to_flat_state(abstract_state(name, component_config(info)))}
+    try:
+        have = stored(epath.Path(root) / name / CHECKPOINT)
+    except Exception as e:  # orbax raises many kinds on a damaged checkpoint
+        return [f"{name}: the Orbax checkpoint cannot be read ({type(e).__name__}: {e})"]
+    problems = [f"{name}: tensor {p} is missing" for p in sorted(expected.keys() - have.keys())]
+    problems += [f"{name}: unexpected tensor {p}" for p in sorted(have.keys() - expected.keys())]
+    for p in sorted(expected.keys() & have.keys()):
+        shape, dtype = have[p]
+        recorded = info["tensors"].get(p, [None, None])[1]
+        if shape != expected[p]:
+            problems.append(f"{name}: tensor {p} has shape {shape}, the config expects {expected[p]}")
+        if dtype != recorded:
+            problems.append(f"{name}: tensor {p} has dtype {dtype}, component.json records {recorded}")
+    return problems
+
+
+def copy_as_is(src: Path, dst: epath.Path) -> None:
+    """Copy a file or a folder (tokenizer, image processor) to a local or remote destination."""
+    if src.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+        return
+    if dst.as_uri().startswith("file://"):
+        shutil.copytree(src, Path(dst), dirs_exist_ok=True)
+        return
+    for f in src.rglob("*"):
+        if f.is_file():
+            copy_as_is(f, dst / f.relative_to(src))

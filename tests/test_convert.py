@@ -1,0 +1,204 @@
+"""convert/: convert tiny published folders (both layouts), verify them against PyTorch, load them back."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+import pytest
+from flax import nnx
+
+from convert.__main__ import main
+from convert.convert_cmd import convert
+from convert.verify_cmd import verify
+from skyreels_jax import load_text_encoder, load_transformer
+from skyreels_jax.checkpoints.converted import load_converted, read_component
+from tests import vae_fixtures
+from tests.dit_fixtures import build_reference, save_original
+from tests.encoder_fixtures import (build_clip, build_umt5, make_tokenizer, save_clip_original, save_umt5_original)
+from tests.pipeline_fixtures import build_pipeline
+
+
+def quiet(*_):
+    pass
+
+
+@pytest.fixture(scope="module")
+def pipelines(tmp_path_factory):
+    root = tmp_path_factory.mktemp("src")
+    return {mode: build_pipeline(mode, root / mode)[0] for mode in ("t2v", "i2v")}
+
+
+@pytest.fixture(scope="module")
+def original_repo(tmp_path_factory):
+    """An original-layout repository: DF DiT (fps embedding) in shards, T5 and CLIP .pth. (An original
+    Wan2.1_VAE.pth has no config: only the full-size VAE converts from it, too big for a test.)"""
+    root = tmp_path_factory.mktemp("orig") / "SkyReels-V2-DF-tiny"
+    save_original(build_reference("df"), root, "df")
+    tok = make_tokenizer(root.parent / "tok")
+    save_umt5_original(build_umt5(180), tok, root)
+    save_clip_original(build_clip(), root)
+    return root
+
+
+def dit_inputs(cfg, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((1, 2, 4, 4, cfg.in_dim), np.float32), np.array([300.0], np.float32),
+            rng.standard_normal((1, 512, cfg.text_dim), np.float32))
+
+
+@pytest.mark.parametrize("mode", ["t2v", "i2v"])
+def test_convert_verify_load_pipeline(pipelines, tmp_path, mode):
+    src = pipelines[mode]
+    dst = convert(str(src), str(tmp_path / "out"), "float32", log=quiet)
+    lines = []
+    assert verify(str(dst), str(src), log=lines.append) == []
+    errors = [float(line.split("relative error ")[1].split()[0]) for line in lines if "relative error" in line]
+    assert len(errors) == (4 if mode == "i2v" else 3) and max(errors) <= 1e-5, lines
+    # a forward of the converted DiT equals the unconverted load's, bit for bit
+    ours, plain = load_converted(dst, "transformer"), load_transformer(src)
+    args = dit_inputs(plain.config)
+    image = np.ones((1, 10, plain.config.image_dim), np.float32) if mode == "i2v" else None
+    assert np.array_equal(np.asarray(ours(*args, image_context=image)), np.asarray(plain(*args, image_context=image)))
+    text = load_converted(dst, "text_encoder").encode(["a cat walks"])
+    assert np.array_equal(np.asarray(text), np.asarray(load_text_encoder(src).encode(["a cat walks"])))
+    manifest = json.loads((dst / "skyreels_jax.json").read_text())
+    assert manifest["mode"] == {"t2v": "text_to_video", "i2v": "image_to_video"}[mode]
+
+
+def test_original_repository(original_repo, tmp_path, capsys):
+    dst = tmp_path / "out"
+    assert main(["convert", str(original_repo), str(dst), "--dtype", "float32"]) == 0
+    assert main(["verify", str(dst), "--against", str(original_repo)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("relative error") == 3 and "verify: OK" in out
+    assert json.loads((dst / "skyreels_jax.json").read_text())["mode"] == "diffusion_forcing"
+    assert (dst / "tokenizer" / "spiece.model").exists()
+    assert main(["inspect", str(dst)]) == 0 and "image_encoder: from the original layout" in capsys.readouterr().out
+
+
+def test_rerun_skips_finished_and_redoes_unfinished(pipelines, tmp_path):
+    src, out = pipelines["t2v"], tmp_path / "out"
+    convert(str(src), str(out), "float32", components=["transformer"], log=quiet)
+    assert not (out / "vae").exists()
+    stamp = (out / "transformer" / "component.json").stat().st_mtime_ns
+    (out / ".vae.partial" / "checkpoint").mkdir(parents=True)   # a crash left half a VAE
+    lines = []
+    convert(str(src), str(out), "float32", log=lines.append)
+    assert lines[0] == "transformer: already converted, skipped"
+    assert (out / "transformer" / "component.json").stat().st_mtime_ns == stamp
+    assert (out / "vae" / "component.json").exists() and not (out / ".vae.partial").exists()
+    assert set(json.loads((out / "skyreels_jax.json").read_text())["components"]) == {"transformer", "vae",
+                                                                                      "text_encoder"}
+    with pytest.raises(FileExistsError, match="already holds transformer .* as float32"):
+        convert(str(src), str(out), "bfloat16", components=["dit"], log=quiet)
+
+
+def test_bf16_conversion(pipelines, tmp_path):
+    src = pipelines["i2v"]
+    dst = convert(str(src), str(tmp_path / "out"), "bfloat16", log=quiet)
+    for name in ("transformer", "text_encoder", "image_encoder"):
+        assert {d for _, d in read_component(dst, name)["tensors"].values()} == {"bfloat16"}, name
+    assert {d for _, d in read_component(dst, "vae")["tensors"].values()} == {"float32"}
+    ours = load_converted(dst, "transformer")
+    q = ours.blocks.self_attn.q.kernel[...]
+    assert q.dtype == jnp.bfloat16
+    exact = load_transformer(src).blocks.self_attn.q.kernel[...]
+    assert np.array_equal(np.asarray(q), np.asarray(exact).astype(ml_dtypes.bfloat16))  # rounded once, nothing else
+    lines = []
+    assert verify(str(dst), str(src), log=lines.append) == [], lines   # within bf16 rounding (3e-2)
+
+
+def _resave(dst: Path, name: str, change) -> None:
+    """Rewrite a converted component's checkpoint with one tensor changed (a damaged conversion)."""
+    import orbax.checkpoint as ocp
+    from skyreels_jax.checkpoints.orbax_io import flatten, nest
+
+    ckpt = dst / name / "checkpoint"
+    tree = flatten(ocp.v1.load(ckpt))
+    change(tree)
+    import shutil
+
+    shutil.rmtree(ckpt)
+    ocp.v1.save(ckpt, nest(tree))
+
+
+def test_corrupted_checkpoint_fails_verify(pipelines, tmp_path, capsys):
+    dst = convert(str(pipelines["t2v"]), str(tmp_path / "out"), "float32", log=quiet)
+    _resave(dst, "transformer", lambda t: t.pop(("blocks", "ffn", "fc1", "kernel")))
+    _resave(dst, "text_encoder", lambda t: t.update({("norm", "scale"): np.ones(3, np.float32)}))
+    assert main(["verify", str(dst)]) == 1
+    out = capsys.readouterr().out
+    assert "transformer: tensor blocks/ffn/fc1/kernel is missing" in out
+    assert "text_encoder: tensor norm/scale has shape (3,), the config expects (32,)" in out
+    assert "vae: 194 tensors, float32: OK" in out
+
+
+def test_bad_inputs_name_what_is_wrong(pipelines, original_repo, tmp_path, capsys, monkeypatch):
+    def fails(*argv):
+        assert main([*map(str, argv)]) == 2
+        return capsys.readouterr().err
+
+    truncated = tmp_path / "trunc"
+    save_original(build_reference("t2v"), truncated, "t2v")
+    shard = truncated / "model-00002-of-00002.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-100])
+    assert "model-00002-of-00002.safetensors is truncated" in fails("convert", truncated, tmp_path / "o1")
+    assert "has no image_encoder" in fails("convert", pipelines["t2v"], tmp_path / "o2", "--components",
+                                           "image_encoder")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "config.json").write_text('{"model_type": "bert"}')
+    assert "no known layout" in fails("convert", tmp_path / "odd", tmp_path / "o3")
+    (tmp_path / "a_file").write_text("")
+    assert "is not writable" in fails("convert", pipelines["t2v"], tmp_path / "a_file" / "dst")
+    tiny_vae = vae_fixtures.save_original(vae_fixtures.build_reference(), tmp_path / "vae")
+    assert "but the VAE config (base_dim=96, z_dim=16) expects" in fails("convert", tiny_vae.parent, tmp_path / "o5")
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    assert "pip install 'skyreels-jax[convert]'" in fails("convert", original_repo, tmp_path / "o4",
+                                                          "--components", "text_encoder")
+    assert "not a converted checkpoint" in fails("verify", tmp_path / "o2")
+
+
+def test_load_converted_onto_a_mesh(pipelines, tmp_path):
+    dst = convert(str(pipelines["i2v"]), str(tmp_path / "out"), "float32", components=["dit"], log=quiet)
+    code = f"""
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import numpy as np
+from skyreels_jax.checkpoints.converted import load_converted
+from skyreels_jax.parallel import make_mesh
+dit = load_converted("{dst}", "dit", mesh=make_mesh(fsdp=2, tensor=2))
+q = dit.blocks.self_attn.q.kernel[...]
+assert tuple(q.sharding.spec) == (None, "fsdp", "tensor"), q.sharding.spec
+assert np.array_equal(np.asarray(q), np.asarray(load_converted("{dst}", "dit").blocks.self_attn.q.kernel[...]))
+print("sharded ok")
+"""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    assert "sharded ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_load_pipeline_takes_a_converted_folder(pipelines, tmp_path):
+    from skyreels_jax.pipelines import load_pipeline
+
+    src = pipelines["t2v"]
+    dst = convert(str(src), str(tmp_path / "out"), "float32", log=quiet)
+    kw = dict(num_frames=5, height=32, width=32, num_steps=2, seed=1, progress=False)
+    converted = load_pipeline(dst)
+    assert converted.folder.layout == "converted" and converted.mode == "text_to_video"
+    assert np.array_equal(converted("a cat", **kw), load_pipeline(src, cache=False)("a cat", **kw))
+
+
+def test_bf16_source_keep_or_float32(tmp_path):
+    import torch
+
+    from tests.dit_fixtures import save_diffusers
+
+    src = save_diffusers(build_reference("t2v").to(torch.bfloat16), tmp_path / "bf16")
+    for dtype, expected in (("keep", "bfloat16"), ("float32", "float32")):
+        dst = convert(str(src), str(tmp_path / dtype), dtype, log=quiet)
+        assert {d for _, d in read_component(dst, "transformer")["tensors"].values()} == {expected}
