@@ -1,9 +1,10 @@
-"""The `skyreels-jax` command: generate, enhance, train, demo."""
+"""The `skyreels-jax` command: generate, enhance, convert / verify / inspect, train, demo."""
 from __future__ import annotations
 
 import argparse
 import sys
 
+from convert import cli as convert_cli
 from skyreels_jax import enhancer_cli, generate
 from skyreels_jax.training import cli as train_cli
 
@@ -18,9 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     train_cli.add_parser(commands)
     enhancer_cli.add_parser(commands)
+    convert_cli.add_parser(commands)
     args = parser.parse_args(argv)
 
     try:
+        if args.command in convert_cli.COMMANDS:
+            return convert_cli.run(args)
         if args.command == "generate":
             return generate.run(args)
         if args.command == "train":
@@ -32,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(demo_module.__doc__.strip(), "\n")
             print(f"wrote {demo_module.run_demo(args.out, steps=args.steps, seed=args.seed)}")
-    except (ValueError, FileNotFoundError, NotImplementedError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError, NotImplementedError) as e:
         # a user error: one line that says what to change, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
