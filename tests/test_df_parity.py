@@ -49,7 +49,7 @@ class OurAddnoise:
             import jax
 
             noise = np.asarray(jax.random.normal(addnoise_key(self.seed, window, row), (1, w.length, H // 8, W // 8, Z)))
-            out = torch.from_numpy(noise[:, :w.prefix]).permute(0, 4, 1, 2, 3)
+            out = torch.from_numpy(np.array(noise[:, :w.prefix])).permute(0, 4, 1, 2, 3)
             assert out.shape == x.shape, (out.shape, x.shape)
             return out
 
