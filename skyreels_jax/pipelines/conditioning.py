@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import functools
+
+import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from PIL import Image
 
 
@@ -59,6 +63,21 @@ def load_video(video, height: int, width: int) -> np.ndarray:
     if frames.shape[1:3] == (height, width):
         return frames
     return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS)) for f in frames])
+
+
+def _to_uint8(frames: jax.Array) -> jax.Array:
+    return ((frames / 2 + 0.5).clip(0, 1) * 255).astype(jnp.uint8)  # truncates, as the reference does
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _decode_uint8(graphdef, state, latents):
+    return _to_uint8(nnx.merge(graphdef, state).decode_raw(latents)[0])
+
+
+def decode_to_uint8(vae, latents) -> np.ndarray:
+    """uint8 frames [F, H, W, 3] of latents [1, F_lat, h, w, z]: the decode and the conversion are one
+    compiled program, so a long video exists once in float32 (inside the decode) and once in uint8."""
+    return np.asarray(_decode_uint8(*nnx.split(vae), latents))
 
 
 def to_unit_range(frames: np.ndarray) -> np.ndarray:

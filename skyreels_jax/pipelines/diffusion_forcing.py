@@ -22,6 +22,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from skyreels_jax.models.dit import fps_index
+from skyreels_jax.pipelines.conditioning import decode_to_uint8, to_unit_range
 from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_schedule
 from skyreels_jax.schedulers import flow_timesteps, flow_unipc
 
@@ -108,10 +109,10 @@ def generate(dit, vae, encode_text, *, prompts: list[str], negative: str, image,
              height: int, width: int, settings: DFSettings, seed: int, latents, base_num_frames: int,
              overlap_history: int | None, fps: int, overlap_mode: str, work_dir, identity: dict,
              progress: bool = True) -> np.ndarray:
-    """The generated frames in [-1, 1] [F, H, W, 3] (for an extension: the new frames only).
+    """The generated frames, uint8 [F, H, W, 3] (for an extension: the new frames only).
 
-    image / end_image: float frames [H, W, 3] in [-1, 1] at the video size (or None); video: float
-    frames [N, H, W, 3] (or None). encode_text(list of prompts) -> [n, 512, D].
+    image / end_image: float frames [H, W, 3] in [-1, 1] at the video size (or None); video: the
+    uint8 frames [N, H, W, 3] to extend (or None). encode_text(list of prompts) -> [n, 512, D].
     """
     if overlap_mode not in ("latent", "pixel"):
         raise ValueError(f"overlap_mode must be 'latent' or 'pixel', got {overlap_mode!r}")
@@ -128,7 +129,8 @@ def generate(dit, vae, encode_text, *, prompts: list[str], negative: str, image,
     shape = (1, latent_count(num_frames), height // 8, width // 8, z)
     noise = jax.random.normal(jax.random.PRNGKey(seed), shape) if latents is None else jnp.asarray(latents)
     encode = lambda frames: vae.encode(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
-    start = encode(image[None]) if image is not None else encode(video[-overlap_history:]) if video is not None else None
+    start = (encode(image[None]) if image is not None else
+             encode(to_unit_range(video[-overlap_history:])) if video is not None else None)
     end = encode(end_image[None]) if end_image is not None else None
     overlap = latent_count(overlap_history) if overlap_history else 0
 
@@ -141,8 +143,8 @@ def generate(dit, vae, encode_text, *, prompts: list[str], negative: str, image,
             if w.index == 0 and start is not None:
                 x = x.at[:, :start.shape[1]].set(start)
             elif w.index > 0:
-                history = (accumulated[:, -overlap:] if overlap_mode == "latent" else
-                           encode(np.concatenate(([video] if video is not None else []) + pixels)[-overlap_history:]))
+                history = (accumulated[:, -overlap:] if overlap_mode == "latent" else encode(to_unit_range(
+                    np.concatenate(([video] if video is not None else []) + pixels)[-overlap_history:])))
                 x = x.at[:, :overlap].set(history)
             out = sample_window(dit, x, w.prefix, end if w is windows[-1] else None, contexts[w.index], fps_ids,
                                 settings, seed, w.index, progress)
@@ -150,10 +152,10 @@ def generate(dit, vae, encode_text, *, prompts: list[str], negative: str, image,
         new = out if w.index == 0 else out[:, overlap:]
         accumulated = new if accumulated is None else jnp.concatenate([accumulated, new], axis=1)
         if overlap_mode == "pixel":  # the original: decode each window, drop the frames it re-generated
-            decoded = np.asarray(vae.decode(out))[0]
+            decoded = decode_to_uint8(vae, out)
             pixels.append(decoded if w.index == 0 and video is None else decoded[overlap_history:])
     if overlap_mode == "latent":
-        frames = np.asarray(vae.decode(accumulated))[0]
+        frames = decode_to_uint8(vae, accumulated)
         pixels = [frames if video is None else frames[overlap_history:]]
     return np.concatenate(pixels)
 

@@ -13,7 +13,7 @@ from skyreels_jax.hub import resolve
 from skyreels_jax.pipelines import diffusion_forcing
 from skyreels_jax.pipelines.checks import check_call
 from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
-from skyreels_jax.pipelines.conditioning import (image_condition, load_image, load_video, resize_crop,
+from skyreels_jax.pipelines.conditioning import (image_condition, load_image, load_video, resize_crop, decode_to_uint8,
                                                  to_unit_range)
 from skyreels_jax.pipelines.sampling import denoise
 
@@ -33,11 +33,6 @@ class Lazy:
         if self._value is not None and hasattr(self._value, "close"):
             self._value.close()
         self._value = None
-
-
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    """[-1, 1] floats to uint8, truncating as the reference does."""
-    return ((np.asarray(frames) / 2 + 0.5).clip(0, 1) * 255).astype(np.uint8)
 
 
 @dataclasses.dataclass
@@ -95,11 +90,11 @@ class Pipeline:
                 self.dit, self.vae, self.encode_text, prompts=[prompt] if isinstance(prompt, str) else list(prompt),
                 negative=negative, image=None if first is None else to_unit_range(first),
                 end_image=None if last is None else to_unit_range(last),
-                video=None if frames is None else to_unit_range(frames), num_frames=num_frames, height=height,
+                video=frames, num_frames=num_frames, height=height,
                 width=width, settings=settings, seed=seed, latents=latents, base_num_frames=base_num_frames,
                 overlap_history=overlap_history, fps=fps, overlap_mode=overlap_mode, work_dir=work_dir,
                 identity=identity, progress=progress)
-            return to_uint8(out) if frames is None else np.concatenate([frames, to_uint8(out)])
+            return out if frames is None else np.concatenate([frames, out])
 
         shape = (1, (num_frames - 1) // 4 + 1, height // 8, width // 8, self.vae.config.z_dim)
         noise = (jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32) if latents is None
@@ -114,7 +109,7 @@ class Pipeline:
             condition = image_condition(self.vae, first, last, num_frames)
         out = denoise(self.dit, noise, context, num_steps, shift, guidance, image_context=image_context,
                       condition=condition, scheduler=self.scheduler, progress=progress)
-        return to_uint8(np.asarray(self.vae.decode(out))[0])
+        return decode_to_uint8(self.vae, out)
 
 
 def _digest(array) -> str | None:
