@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from skyreels_jax.checkpoints import qwen2_keys
-from skyreels_jax.models.qwen2 import Qwen2Config
 from skyreels_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
 from skyreels_jax.models.qwen2_5_vl_vision import VisionConfig
 
