@@ -166,8 +166,15 @@ class Qwen2(nnx.Module):
         cfg = self.config
         x = jnp.take(self.embed[...], ids, axis=0).astype(cfg.compute_dtype)
         cos, sin = rope_tables(positions, cfg.head_dim, cfg.rope_theta)
+        return self.decode(x, cos, sin, key_mask, cache, start, logits_at)
+
+    def decode(self, x: jax.Array, cos: jax.Array, sin: jax.Array, key_mask: jax.Array, cache: Cache | None = None,
+               start=0, logits_at=None) -> tuple[jax.Array, Cache | None]:
+        """__call__ from input embeddings x [B, L, dim] and RoPE tables cos, sin [B, L, head_dim]
+        (how a multimodal model feeds its own embeddings and position encoding)."""
+        cfg = self.config
         slots = jnp.arange(key_mask.shape[1])
-        causal = slots[None, None, :] <= (start + jnp.arange(ids.shape[1]))[None, :, None]
+        causal = slots[None, None, :] <= (start + jnp.arange(x.shape[1]))[None, :, None]
         mask = causal & key_mask.astype(bool)[:, None, :]
         graphdef, stacked = nnx.split(self.blocks)
 
