@@ -1,11 +1,11 @@
-"""The `skyreels-jax` command: generate, enhance, convert / verify / inspect, train, demo."""
+"""The `skyreels-jax` command: generate, enhance, caption, convert / verify / inspect, train, demo."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from convert import cli as convert_cli
-from skyreels_jax import enhancer_cli, generate
+from skyreels_jax import captioner_cli, enhancer_cli, generate
 from skyreels_jax.training import cli as train_cli
 
 
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     train_cli.add_parser(commands)
     enhancer_cli.add_parser(commands)
+    captioner_cli.add_parser(commands)
     convert_cli.add_parser(commands)
     args = parser.parse_args(argv)
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
             return train_cli.run(args)
         if args.command == "enhance":
             return enhancer_cli.run(args)
+        if args.command == "caption":
+            return captioner_cli.run(args)
         if args.command == "demo":
             from skyreels_jax import demo as demo_module
 
