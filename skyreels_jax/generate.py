@@ -168,7 +168,14 @@ def run(args) -> int:
             texts = [p if isinstance(p, str) else " ".join(p) for p, _ in pending]
             enhanced = enhance_prompts(args.prompt_enhancer, texts, seed=args.seed, dtype=dtype)
             pending = [(e, out) for e, (_, out) in zip(enhanced, pending)]
-    pipe = load_pipeline(args.model, dtype, cache=not args.no_cache, low_memory=args.low_memory)
+    mesh = None
+    if args.distributed:  # this process's group: its own devices, parameters sharded over them
+        import jax
+
+        from skyreels_jax.parallel import make_mesh
+
+        mesh = make_mesh(devices=jax.local_devices())
+    pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache, low_memory=args.low_memory)
     settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
                     num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
                     guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed)
