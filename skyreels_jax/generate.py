@@ -50,6 +50,13 @@ def add_parser(commands) -> None:
                     help="latent: reuse history latents (no drift); pixel: decode and re-encode, as the original")
     df.add_argument("--work-dir", type=Path, help="where finished windows are kept so a rerun resumes "
                     "(default: OUTPUT.work next to the output, removed when the video is written)")
+    mh = p.add_argument_group("multi-host (batch mode: each process takes every N-th prompt)")
+    mh.add_argument("--distributed", action="store_true", help="join a multi-host run with jax.distributed: "
+                    "automatic on TPU pods (and SLURM/Open MPI); elsewhere give the three flags below or "
+                    "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID")
+    mh.add_argument("--coordinator", help="host:port of process 0")
+    mh.add_argument("--num-processes", type=int)
+    mh.add_argument("--process-id", type=int)
     p.add_argument("--low-memory", action="store_true", help="free the encoders after each use")
     p.add_argument("--no-cache", action="store_true", help="do not cache the converted DiT")
 
@@ -142,12 +149,14 @@ def run(args) -> int:
         raise ValueError("give --model (a folder or Hub id) or --config")
     args.num_frames = args.num_frames or 97
     todo = jobs(args)
+    if args.distributed:
+        todo = _join_hosts(args, todo)
     height, width = _size(args)
     pending = [(prompt, out) for prompt, out in todo if not out.exists()]
     if len(pending) < len(todo):
         print(f"skipping {len(todo) - len(pending)} video(s) already written")
     if not pending:
-        return 0
+        return _finish(args)
     dtype = None if args.dtype is None else jnp.dtype(args.dtype)
     originals = {out: prompt for prompt, out in pending}
     if args.prompt_enhancer:
@@ -159,7 +168,14 @@ def run(args) -> int:
             texts = [p if isinstance(p, str) else " ".join(p) for p, _ in pending]
             enhanced = enhance_prompts(args.prompt_enhancer, texts, seed=args.seed, dtype=dtype)
             pending = [(e, out) for e, (_, out) in zip(enhanced, pending)]
-    pipe = load_pipeline(args.model, dtype, cache=not args.no_cache, low_memory=args.low_memory)
+    mesh = None
+    if args.distributed:  # this process's group: its own devices, parameters sharded over them
+        import jax
+
+        from skyreels_jax.parallel import make_mesh
+
+        mesh = make_mesh(devices=jax.local_devices())
+    pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache, low_memory=args.low_memory)
     settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
                     num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
                     guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed)
@@ -182,6 +198,30 @@ def run(args) -> int:
         if work is not None and args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
         print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s)")
+    return _finish(args)
+
+
+def _join_hosts(args, todo):
+    """Initialise jax.distributed and keep this process's share (one process per data-parallel group)."""
+    import jax
+
+    from skyreels_jax.parallel.batch import group_share
+    from skyreels_jax.parallel.distributed import initialize
+
+    if args.prompts is None:
+        raise ValueError("--distributed is for batch mode: give --prompts FILE")
+    initialize(args.coordinator, args.num_processes, args.process_id)
+    mine, _ = group_share(todo, jax.process_index(), jax.process_count())
+    print(f"process {jax.process_index()} of {jax.process_count()}: {len(mine)} of {len(todo)} video(s)")
+    return mine
+
+
+def _finish(args) -> int:
+    """In a multi-host run, wait for every process, so the coordinator does not leave first."""
+    if args.distributed:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("skyreels-jax generate done")
     return 0
 
 

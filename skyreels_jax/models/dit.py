@@ -45,6 +45,7 @@ class DiTConfig:
     param_dtype: str = "float32"
     dtype: str = "float32"              # compute dtype; norms, modulation and embeddings stay float32
     attention: str = "auto"             # attention backend, see skyreels_jax.nn.attention
+    sequence_parallel: str | None = None  # "ulysses" or "ring": self-attention split over the mesh's context axis
     remat: bool = False                 # rematerialise each block in the backward pass
 
     def __post_init__(self):
@@ -52,6 +53,8 @@ class DiTConfig:
             raise ValueError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")
         if (self.dim // self.num_heads) % 2:
             raise ValueError(f"head_dim {self.dim // self.num_heads} must be even for the rotary embedding")
+        if self.sequence_parallel not in (None, "ulysses", "ring"):
+            raise ValueError(f"sequence_parallel must be None, 'ulysses' or 'ring', got {self.sequence_parallel!r}")
         if self.image_pos_len and not self.image_dim:
             raise ValueError("image_pos_len (FLF2V) needs image_dim")
         object.__setattr__(self, "patch_size", tuple(self.patch_size))

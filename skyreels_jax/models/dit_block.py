@@ -59,7 +59,8 @@ class SelfAttention(nnx.Module):
     def __init__(self, cfg, rngs: nnx.Rngs):
         d, kw = cfg.dim, dict(dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
         self.num_heads = cfg.num_heads
-        self.backend = cfg.attention
+        # sequence parallel ("ulysses:auto", "ring:auto") wraps the local backend; only self-attention uses it
+        self.backend = f"{cfg.sequence_parallel}:{cfg.attention}" if cfg.sequence_parallel else cfg.attention
         self.q = Linear(d, d, axes=("embed", "heads"), **kw)
         self.k = Linear(d, d, axes=("embed", "heads"), **kw)
         self.v = Linear(d, d, axes=("embed", "heads"), **kw)

@@ -5,6 +5,9 @@ whatever the input dtype. An optional block-causal mask is given as integer bloc
 query and per key (key k is visible to query q when k_block[k] <= q_block[q]), so no L×L
 mask is ever built. T5-style models add a float bias to the logits (relative positions),
 use no 1/√d scaling (scale=1.0) and hide padded keys with a per-key mask.
+
+Other backends (the sequence-parallel wrappers of skyreels_jax.parallel) register here with
+`register_backend`; "NAME:INNER" runs backend NAME around the local backend INNER.
 """
 from __future__ import annotations
 
@@ -14,6 +17,12 @@ import jax
 import jax.numpy as jnp
 
 _CHUNK_ABOVE = 4096 * 4096  # score entries per (batch, head) above which "auto" goes chunked
+_BACKENDS: dict = {}  # name -> fn(q, k, v, *, q_block, k_block, bias, k_mask, scale, inner)
+
+
+def register_backend(name: str, fn) -> None:
+    """Make `attention(..., backend=name)` (or "name:inner") call fn."""
+    _BACKENDS[name] = fn
 
 
 def attention(q: jax.Array, k: jax.Array, v: jax.Array, *, q_block: jax.Array | None = None,
@@ -32,13 +41,18 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, *, q_block: jax.Array | 
     if bias is not None:
         bias = jnp.asarray(bias, jnp.float32)
         bias = bias.reshape((1,) * (4 - bias.ndim) + bias.shape)
+    name, _, inner = backend.partition(":")
+    if name in _BACKENDS:
+        return _BACKENDS[name](q, k, v, q_block=q_block, k_block=k_block, bias=bias, k_mask=k_mask, scale=scale,
+                               inner=inner or "auto")
     if backend == "auto":
         backend = "chunked" if q.shape[1] * k.shape[1] > _CHUNK_ABOVE else "xla"
     if backend == "xla":
         return _xla_attention(q, k, v, q_block, k_block, bias, k_mask, scale)
     if backend == "chunked":
         return _chunked_attention(q, k, v, q_block, k_block, bias, k_mask, scale, chunk)
-    raise ValueError(f"unknown attention backend {backend!r}; use 'auto', 'xla' or 'chunked'")
+    raise ValueError(f"unknown attention backend {backend!r}; use 'auto', 'xla', 'chunked' or one of "
+                     f"{sorted(_BACKENDS)} (registered by importing skyreels_jax.parallel)")
 
 
 def _xla_attention(q, k, v, q_block, k_block, bias, k_mask, scale):

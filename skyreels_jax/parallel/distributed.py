@@ -1,0 +1,50 @@
+"""Joining the processes of a multi-host run, from flags or the environment.
+
+On a TPU pod slice (and under SLURM or Open MPI) `jax.distributed.initialize()` finds the
+coordinator, process count and process id itself. On a GPU cluster without a scheduler the
+three come from flags or from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID.
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+
+ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+
+
+def initialize(coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, timeout: int = 300) -> None:
+    """jax.distributed.initialize with checks: all three of coordinator/count/id or none of them."""
+    coordinator = coordinator or os.environ.get(ENV[0])
+    num_processes = num_processes if num_processes is not None else _env_int(ENV[1])
+    process_id = process_id if process_id is not None else _env_int(ENV[2])
+    given = [x is not None for x in (coordinator, num_processes, process_id)]
+    if not any(given):
+        jax.distributed.initialize(initialization_timeout=timeout)  # TPU pod, SLURM, Open MPI: auto-detected
+        return
+    if not all(given):
+        raise ValueError("a multi-host run needs the coordinator address (host:port), the number of processes and "
+                         f"this process's id, from flags or {', '.join(ENV)}; got coordinator={coordinator}, "
+                         f"num_processes={num_processes}, process_id={process_id}")
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+        raise ValueError(f"process id {process_id} is not in 0..{num_processes - 1}: give each of the "
+                         f"{num_processes} processes a distinct id from 0 to {num_processes - 1}")
+    host = coordinator.rpartition(":")[0]
+    local = host in ("127.0.0.1", "localhost", "[::1]")  # bind to loopback only when every process is local
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id,
+                               coordinator_bind_address=coordinator if local else None,
+                               initialization_timeout=timeout)
+    if jax.process_count() != num_processes or jax.process_index() != process_id:
+        raise RuntimeError(f"joined as process {jax.process_index()} of {jax.process_count()}, expected "
+                           f"{process_id} of {num_processes}")
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None

@@ -1,0 +1,142 @@
+"""Sequence (context) parallel attention: Ulysses and ring, in `jax.shard_map` over `context`.
+
+Both take [B, L, heads, head_dim] arrays sharded (or to be sharded) along L over the mesh's
+`context` axis, and return the same layout. They run under the mesh set with
+`jax.set_mesh(mesh)`; batch goes over `data` (and `fsdp`) and heads over `tensor` where
+those divide. L need not divide by the context size: the sequence is padded and the padded
+keys are hidden with block ids (key k is visible to query q when k_block[k] <= q_block[q]).
+
+- Ulysses: an all-to-all turns sequence shards into head shards, any local backend runs on
+  the full sequence for heads/context heads, and a second all-to-all turns them back. The
+  heads on each device must divide by the context size.
+- ring: each device keeps its query shard while the key/value shards (and their block ids)
+  travel round the ring with `ppermute`; the partial results are merged with an online
+  softmax (float32 running max and sum), so no device ever holds the full sequence.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
+
+from skyreels_jax.nn.attention import attention, register_backend
+
+AXIS = "context"
+_HIDDEN = jnp.iinfo(jnp.int32).max  # block id of padded keys: visible to no query
+
+
+def _mesh():
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or AXIS not in mesh.axis_names:
+        raise ValueError("sequence-parallel attention needs a mesh with a 'context' axis set with "
+                         "`with jax.set_mesh(make_mesh(context=N, ...)):` around the call")
+    return mesh
+
+
+def _axes_dividing(mesh, names, size):
+    """The mesh axes among `names` (larger than 1) whose product divides `size`, greedily."""
+    axes, total = [], 1
+    for name in names:
+        n = mesh.shape.get(name, 1)
+        if n > 1 and size % (total * n) == 0:
+            axes.append(name)
+            total *= n
+    return tuple(axes) or None, total
+
+
+def _prepare(q, k, v, q_block, k_block, bias, k_mask):
+    """Checks, padding of L to the context size, and the shard specs shared by both wrappers."""
+    if bias is not None or k_mask is not None:
+        raise ValueError("sequence-parallel attention supports block ids, not bias or k_mask")
+    if q.shape[1] != k.shape[1]:
+        raise ValueError(f"sequence-parallel attention is for self-attention, got Lq={q.shape[1]} Lk={k.shape[1]}")
+    mesh = _mesh()
+    ctx = mesh.shape[AXIS]
+    length = q.shape[1]
+    pad = (-length) % ctx
+    if q_block is None and pad:
+        q_block = k_block = jnp.zeros((length,), jnp.int32)
+    if pad:
+        q, k, v = (jnp.concatenate([t, jnp.zeros((t.shape[0], pad, *t.shape[2:]), t.dtype)], axis=1)
+                   for t in (q, k, v))
+        # concatenate, not jnp.pad: two jnp.pad calls of one array with different fill values
+        # gave the first fill to both inside jit (jax 0.10.2, CPU), un-hiding the padded keys.
+        q_block = jnp.concatenate([q_block.astype(jnp.int32), jnp.zeros((pad,), jnp.int32)])
+        k_block = jnp.concatenate([k_block.astype(jnp.int32), jnp.full((pad,), _HIDDEN, jnp.int32)])
+    batch, _ = _axes_dividing(mesh, ("data", "fsdp"), q.shape[0])
+    heads, tensor = _axes_dividing(mesh, ("tensor",), q.shape[2])
+    spec = P(batch, AXIS, heads, None)
+    return mesh, ctx, q, k, v, q_block, k_block, spec, q.shape[2] // tensor, length
+
+
+def ulysses_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=None, scale=None,
+                      inner: str = "auto"):
+    """Attention with an all-to-all from sequence shards to head shards and back.
+
+    check_vma is off: the local backends (e.g. the chunked scan) build carries that are not
+    marked as varying over `context`.
+    """
+    mesh, ctx, q, k, v, q_block, k_block, spec, local_heads, length = _prepare(q, k, v, q_block, k_block,
+                                                                                bias, k_mask)
+    if local_heads % ctx:
+        raise ValueError(f"Ulysses attention needs the heads per device ({local_heads}) to divide by the context "
+                         f"size {ctx}; use a context size that divides them, or backend 'ring'")
+    to_heads = partial(jax.lax.all_to_all, axis_name=AXIS, split_axis=2, concat_axis=1, tiled=True)
+    to_sequence = partial(jax.lax.all_to_all, axis_name=AXIS, split_axis=1, concat_axis=2, tiled=True)
+
+    def local(q, k, v, q_block, k_block):
+        out = attention(to_heads(q), to_heads(k), to_heads(v), q_block=q_block, k_block=k_block, scale=scale,
+                        backend=inner)
+        return to_sequence(out)
+
+    blocks = P() if q_block is not None else None
+    out = jax.shard_map(local, mesh=mesh, in_specs=(spec, spec, spec, blocks, blocks), out_specs=spec, check_vma=False)(
+        q, k, v, q_block, k_block)
+    return out[:, :length]
+
+
+def ring_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=None, scale=None,
+                   inner: str = "auto"):
+    """Attention with key/value shards passed round the ring and an online-softmax merge.
+
+    `inner` is accepted for a uniform signature; each ring step is one dense float32 block.
+    """
+    del inner
+    mesh, ctx, q, k, v, q_block, k_block, spec, _, length = _prepare(q, k, v, q_block, k_block, bias, k_mask)
+    if q_block is None:
+        q_block = k_block = jnp.zeros((q.shape[1],), jnp.int32)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    ring = [(i, (i + 1) % ctx) for i in range(ctx)]
+
+    def local(q, k, v, q_block, k_block):
+        b, lq, n, d = q.shape
+        m = jnp.full((b, n, lq), -jnp.inf, jnp.float32)
+        s_sum = jnp.zeros((b, n, lq), jnp.float32)
+        acc = jnp.zeros((b, n, lq, d), jnp.float32)
+        for step in range(ctx):
+            if step:
+                k, v, k_block = (jax.lax.ppermute(t, AXIS, ring) for t in (k, v, k_block))
+            s = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
+            s = jnp.where((k_block[None, :] <= q_block[:, None])[None, None], s, -jnp.inf)
+            m_new = jnp.maximum(m, s.max(-1))
+            m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
+            p = jnp.exp(s - m_safe[..., None])
+            correction = jnp.exp(m - m_safe)
+            s_sum = s_sum * correction + p.sum(-1)
+            acc = acc * correction[..., None] + jnp.einsum("bnqk,bknd->bnqd", p.astype(v.dtype), v,
+                                                           preferred_element_type=jnp.float32)
+            m = m_new
+        s_sum = jnp.where(s_sum == 0.0, 1.0, s_sum)
+        return (acc / s_sum[..., None]).transpose(0, 2, 1, 3).astype(q.dtype)
+
+    blocks = P(AXIS)
+    out = jax.shard_map(local, mesh=mesh, in_specs=(spec, spec, spec, blocks, blocks), out_specs=spec, check_vma=False)(
+        q, k, v, q_block, k_block)
+    return out[:, :length]
+
+
+register_backend("ulysses", ulysses_attention)
+register_backend("ring", ring_attention)
