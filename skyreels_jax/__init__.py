@@ -1,9 +1,13 @@
-"""skyreels_jax: SkyReels-V2 video generation in JAX/Flax."""
+"""skyreels_jax: SkyReels-V2 video generation in JAX/Flax. The stable public names are below (see API.md)."""
+from skyreels_jax import parallel, schedulers
+from skyreels_jax.captioner import load_captioner
 from skyreels_jax.checkpoints import (CheckpointError, load_image_encoder, load_text_encoder, load_transformer,
                                       load_vae)
 from skyreels_jax.enhancer import PromptEnhancer, load_prompt_enhancer
 from skyreels_jax.models import DiT, DiTConfig, VAEConfig, WanVAE
+from skyreels_jax.pipelines import Pipeline, load_pipeline
 
-__all__ = ["CheckpointError", "DiT", "DiTConfig", "PromptEnhancer", "VAEConfig", "WanVAE", "load_image_encoder",
-           "load_prompt_enhancer", "load_text_encoder", "load_transformer", "load_vae"]
+__all__ = ["CheckpointError", "DiT", "DiTConfig", "Pipeline", "PromptEnhancer", "VAEConfig", "WanVAE",
+           "load_captioner", "load_image_encoder", "load_pipeline", "load_prompt_enhancer", "load_text_encoder",
+           "load_transformer", "load_vae", "parallel", "schedulers"]
 __version__ = "0.1.0"
