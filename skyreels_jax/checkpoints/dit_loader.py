@@ -11,7 +11,7 @@ from flax import nnx
 
 from skyreels_jax.checkpoints import dit_keys
 from skyreels_jax.checkpoints.cache import load_cached
-from skyreels_jax.checkpoints.fill import CheckpointError, fill_state
+from skyreels_jax.checkpoints.fill import CheckpointError, check_key_sets, fill_state
 from skyreels_jax.checkpoints.dit_config import config_from_diffusers, config_from_original, find_transformer_folder
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.models.dit import DiT, DiTConfig
@@ -99,15 +99,7 @@ def check_shapes(plan, state, source, config: DiTConfig, folder) -> None:
 def check_keys(plan, source, config: DiTConfig, folder) -> None:
     expected = {key for keys in plan.values() for key in keys}
     present = {k for k in source.keys() if not k.startswith(dit_keys.IGNORED_PREFIXES)}
-    missing, unexpected = sorted(expected - present), sorted(present - expected)
-    if not (missing or unexpected):
-        return
-    lines = [f"{folder} does not match the {config.variant} DiT config "
-             f"(the checkpoint looks like {dit_keys.describe(present)}; the config is "
-             f"{dit_keys.describe(expected)})."]
-    if missing:
-        lines.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
-    if unexpected:
-        lines.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
-    lines.append("Load it without config= to use the folder's own config.json, or pass the matching config.")
-    raise CheckpointError("\n".join(lines))
+    if expected != present:
+        check_key_sets(expected, present, f"{folder} does not match the {config.variant} DiT config (the checkpoint "
+                       f"looks like {dit_keys.describe(present)}; the config is {dit_keys.describe(expected)}).",
+                       "Load it without config= to use the folder's own config.json, or pass the matching config.")

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from skyreels_jax.checkpoints import clip_keys, umt5_keys
-from skyreels_jax.checkpoints.fill import CheckpointError, fill_state
+from skyreels_jax.checkpoints.fill import check_key_sets, fill_state
 from skyreels_jax.checkpoints.pth_file import PthFile
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.models.clip import CLIPVision
@@ -39,15 +39,8 @@ def fill(model_fn: Callable[[], nnx.Module], source, layout: str, plan_fn, ignor
     present = set(source.keys())
     plans = {path: plan_fn(path, present) for path, _ in nnx.to_flat_state(state)}
     expected = {key for entries in plans.values() for key, _ in entries}
-    missing = sorted(expected - present)
-    unexpected = sorted(k for k in present - expected if not ignored_fn(k))
-    if missing or unexpected:
-        lines = [f"{where} does not match the model built from its config ({layout} layout)."]
-        if missing:
-            lines.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
-        if unexpected:
-            lines.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
-        raise CheckpointError("\n".join(lines))
+    check_key_sets(expected, {k for k in present if k in expected or not ignored_fn(k)},
+                   f"{where} does not match the model built from its config ({layout} layout).")
     fill_state(state, plans, source, where, mesh)
     return nnx.merge(graphdef, state)
 

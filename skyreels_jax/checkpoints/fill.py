@@ -25,6 +25,19 @@ class CheckpointError(ValueError):
     """A checkpoint does not match the model: a missing, unexpected or misshapen key."""
 
 
+def check_key_sets(expected: set[str], present: set[str], header: str, hint: str = "") -> None:
+    """Raise CheckpointError naming missing and unexpected keys (a few of each), after `header`."""
+    missing, unexpected = sorted(expected - present), sorted(present - expected)
+    if not (missing or unexpected):
+        return
+    lines = [header]
+    if missing:
+        lines.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
+    if unexpected:
+        lines.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
+    raise CheckpointError("\n".join(lines + ([hint] if hint else [])))
+
+
 def _put(array: np.ndarray, dtype, sharding) -> jax.Array:
     array = np.asarray(array).astype(dtype, copy=False)
     if sharding is None:

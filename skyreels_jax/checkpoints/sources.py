@@ -18,7 +18,7 @@ from flax import nnx
 from skyreels_jax.checkpoints import clip_keys, dit_keys, umt5_keys, vae_keys
 from skyreels_jax.checkpoints.dit_loader import DiTCheckpoint
 from skyreels_jax.checkpoints.encoders_loader import (CLIP_PTH, T5_PTH, find_image_encoder, find_text_encoder)
-from skyreels_jax.checkpoints.fill import CheckpointError
+from skyreels_jax.checkpoints.fill import CheckpointError, check_key_sets
 from skyreels_jax.checkpoints.pth_file import PthFile
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.checkpoints.vae_loader import find_vae
@@ -99,17 +99,9 @@ def open_source(name: str, path: Path) -> Source:
 
 
 def _check(plans, reader, ignored, where, layout) -> None:
-    present = set(reader.keys())
     expected = {key for entries in plans.values() for key, _ in entries}
-    missing = sorted(expected - present)
-    unexpected = sorted(k for k in present - expected if not ignored(k))
-    if missing or unexpected:
-        lines = [f"{where} does not match the model built from its config ({layout} layout)."]
-        if missing:
-            lines.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
-        if unexpected:
-            lines.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
-        raise CheckpointError("\n".join(lines))
+    check_key_sets(expected, {k for k in reader.keys() if k in expected or not ignored(k)},
+                   f"{where} does not match the model built from its config ({layout} layout).")
 
 
 def _dit(path: Path) -> Source:
