@@ -13,9 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="skyreels-jax", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     generate.add_parser(commands)
-    demo = commands.add_parser("demo", help="run what exists today end to end and write a video (no download)")
+    demo = commands.add_parser("demo", help="text-to-video with the embedded toy model (no download)")
     demo.add_argument("--out", default="outputs/demo.mp4")
-    demo.add_argument("--steps", type=int, default=10)
+    demo.add_argument("--prompt", default=None, help='e.g. "a blue square moves up on a black background"')
+    demo.add_argument("--steps", type=int, default=20)
     demo.add_argument("--seed", type=int, default=0)
     train_cli.add_parser(commands)
     enhancer_cli.add_parser(commands)
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             from skyreels_jax import demo as demo_module
 
             print(demo_module.__doc__.strip(), "\n")
-            print(f"wrote {demo_module.run_demo(args.out, steps=args.steps, seed=args.seed)}")
+            prompt = args.prompt or demo_module.PROMPT
+            print(f"wrote {demo_module.run_demo(args.out, prompt=prompt, steps=args.steps, seed=args.seed)}")
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError, NotImplementedError) as e:
         # a user error: one line that says what to change, no traceback
         print(f"error: {e}", file=sys.stderr)

@@ -5,11 +5,15 @@ import re
 from pathlib import Path
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+TOY = Path(__file__).parent / "assets" / "toy"   # the embedded default model (issue 10)
 
 
 def resolve(path_or_id: str | Path) -> Path:
     """The local folder of a model. A Hub id ("Skywork/SkyReels-V2-DF-1.3B-540P[-Diffusers]") is
-    fetched with huggingface_hub into its normal cache; HF_HUB_OFFLINE=1 uses the cache only."""
+    fetched with huggingface_hub into its normal cache; HF_HUB_OFFLINE=1 uses the cache only.
+    "toy" is the small model shipped inside the package (a local folder named toy is "./toy")."""
+    if str(path_or_id) == "toy":
+        return TOY
     path = Path(path_or_id).expanduser()
     if path.exists():
         return path

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from skyreels_jax.cli import main
-from skyreels_jax.demo import shifted_sigmas
 from skyreels_jax.media import read_video, write_video
+from skyreels_jax.schedulers import flow_sigmas as shifted_sigmas
 
 
 def test_video_round_trip(tmp_path):
@@ -34,5 +34,5 @@ def test_reference_sigmas():
 def test_demo_command_writes_a_video(tmp_path, capsys):
     out = tmp_path / "demo.mp4"
     assert main(["demo", "--out", str(out), "--steps", "2"]) == 0
-    assert "random-weight" in capsys.readouterr().out
-    assert read_video(out).shape == (20, 128, 128, 3)
+    assert "toy model" in capsys.readouterr().out
+    assert read_video(out).shape == (17, 256, 256, 3)

@@ -1,0 +1,31 @@
+"""Diffusion-forcing training of the toy DiT on precomputed toy-world latents (issue 10).
+
+    python -m skyreels_jax.toy.build        # renders, trains the VAE, encodes, then runs this config
+    skyreels-jax train --config configs/train/toy_df.py --set data.dir=outputs/toy/latents/latent_text_pairs/1.0.0
+
+Latents are [5, 4, 4, 8] (17 frames of 32x32 through the toy VAE); contexts are the tiny UMT5's
+[tokens, 32], padded to 512 as at inference.
+"""
+from configs.train.common import base_config
+
+TOY_DIT = dict(dim=128, ffn_dim=256, num_heads=4, num_layers=4, in_dim=8, out_dim=8, text_dim=32)
+
+
+def get_config():
+    cfg = base_config("diffusion_forcing", "outputs/toy/dit")
+    cfg.model.dit = dict(TOY_DIT)
+    cfg.data.synthetic = None
+    cfg.data.batch_size = 16
+    cfg.data.text_len = 512
+    cfg.total_steps = 400
+    cfg.log_every = 50
+    cfg.noise.shift = 1.0
+    cfg.noise.non_decreasing = True
+    cfg.noise.sync_prob = 0.3
+    cfg.noise.max_prefix = 3
+    cfg.optim.lr = 1e-3
+    cfg.optim.warmup_steps = 30
+    cfg.optim.end_lr_ratio = 0.05
+    cfg.optim.ema_decay = 0.99
+    cfg.checkpoint.every = 200
+    return cfg

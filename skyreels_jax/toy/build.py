@@ -1,0 +1,169 @@
+"""Build the toy model from nothing, in one command (stages already done in WORKDIR are skipped):
+
+    python -m skyreels_jax.toy.build [--workdir outputs/toy] [--out skyreels_jax/assets/toy]
+
+1. render the MovingShapes tfds dataset (train + held-out test clips);
+2. train the toy VAE (skyreels_jax.toy.vae_train): two one-cycle runs of --vae-steps on 5-frame
+   windows, then 300 decoder-only steps on whole 17-frame clips;
+3. train a caption tokenizer and save a frozen random tiny UMT5 (skyreels_jax.toy.text);
+4. precompute normalised latents and text embeddings as a LatentTextPairs tfds dataset, plus
+   unconditional copies (the default negative prompt's embedding) for classifier-free guidance;
+5. train the DiT with diffusion forcing via the project's training loop
+   (configs/train/toy_df.py, the same as `skyreels-jax train --config configs/train/toy_df.py`);
+6. export the DiT (EMA weights) and write the diffusers pipeline folder to --out.
+Needs the test extra (torch, diffusers) for stages 2 and 3.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from skyreels_jax.toy import dataset
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "toy_df.py"
+PIPELINE_CLASS = "SkyReelsV2DiffusionForcingPipeline"
+
+
+def _videos(builder, split: str) -> np.ndarray:
+    src = builder.as_data_source()[split]
+    return np.stack([src[i]["video"] for i in range(len(src))])
+
+
+def _captions(builder, split: str) -> list[str]:
+    src = builder.as_data_source()[split]
+    return [src[i]["caption"].decode() if isinstance(src[i]["caption"], bytes) else src[i]["caption"]
+            for i in range(len(src))]
+
+
+def _encode_latents(vae_dir: Path, clips: np.ndarray) -> np.ndarray:
+    """Normalised posterior means [N, F_lat, h, w, z] (PyTorch forward of the saved VAE)."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    vae = AutoencoderKLWan.from_pretrained(vae_dir).eval()
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(clips), 16):
+            x = torch.from_numpy(clips[i:i + 16].astype(np.float32) / 127.5 - 1.0).permute(0, 4, 1, 2, 3)
+            out.append(((vae.encode(x).latent_dist.mode() - mean) / std).permute(0, 2, 3, 4, 1).numpy())
+    return np.concatenate(out)
+
+
+def _text_embeddings(pipeline_dir: Path, prompts: list[str]) -> dict[str, np.ndarray]:
+    """prompt -> its UMT5 features trimmed to the true token count [tokens, D]."""
+    from skyreels_jax import load_text_encoder
+
+    te = load_text_encoder(pipeline_dir)
+    ctx = np.asarray(te.encode(prompts))
+    out = {}
+    for p, c in zip(prompts, ctx):
+        n = int(np.max(np.nonzero(np.abs(c).sum(-1))[0])) + 1
+        out[p] = c[:n]
+    return out
+
+
+def latent_examples(latents, captions, embeddings, negative: str, uncond_every: int = 8):
+    """(key, example) for LatentTextPairs: each clip with its caption, and every uncond_every-th clip
+    again with the negative prompt (what guidance subtracts)."""
+    for i, (z, cap) in enumerate(zip(latents, captions)):
+        yield f"{i:06d}", {"latents": z, "context": embeddings[cap], "caption": cap, "fps": 16}
+        if i % uncond_every == 0:
+            yield f"{i:06d}u", {"latents": z, "context": embeddings[negative], "caption": "", "fps": 16}
+
+
+def write_pipeline_files(folder: Path, shift: float) -> None:
+    """model_index.json and scheduler/scheduler_config.json of a diffusers DF pipeline folder."""
+    index = {"_class_name": PIPELINE_CLASS, "_diffusers_version": "0.42.1",
+             "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+             "text_encoder": ["transformers", "UMT5EncoderModel"],
+             "tokenizer": ["transformers", "T5Tokenizer"],
+             "transformer": ["diffusers", "SkyReelsV2Transformer3DModel"], "vae": ["diffusers", "AutoencoderKLWan"]}
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    (folder / "scheduler").mkdir(exist_ok=True)
+    sched = {"_class_name": "UniPCMultistepScheduler", "_diffusers_version": "0.42.1", "flow_shift": shift,
+             "prediction_type": "flow_prediction", "use_flow_sigmas": True, "solver_order": 2,
+             "solver_type": "bh2", "predict_x0": True, "lower_order_final": True, "final_sigmas_type": "zero",
+             "num_train_timesteps": 1000}
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=2) + "\n")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workdir", default="outputs/toy")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "assets" / "toy"))
+    ap.add_argument("--num-train", type=int, default=2048)
+    ap.add_argument("--num-latents", type=int, default=512, help="clips encoded for the DiT")
+    ap.add_argument("--vae-steps", type=int, default=1000)
+    ap.add_argument("--dit-steps", type=int, default=None, help="override the config's total_steps")
+    ap.add_argument("--stop-after", choices=["vae", "latents"], help="stop after this stage")
+    args = ap.parse_args(argv)
+    work, t0 = Path(args.workdir), time.perf_counter()
+    stage = lambda name: print(f"[{time.perf_counter() - t0:6.0f} s] {name}", flush=True)
+    pipe = work / "pipeline"
+
+    stage("render dataset")
+    ds = dataset.build(work / "data", num_train=args.num_train)
+    clips = _videos(ds, "train")
+    if not (pipe / "vae" / "config.json").exists():
+        from skyreels_jax.toy.vae_train import train_vae
+
+        stage("train VAE: 5-frame windows at lr 2e-3, then 1e-3, then the decoder alone on 17 frames")
+        first = train_vae(clips[:512], work / "vae_cycle1", steps=args.vae_steps)
+        second = train_vae(clips[:512], work / "vae_cycle2", steps=args.vae_steps, lr=1e-3, init=first, seed=1)
+        train_vae(clips[:512], pipe / "vae", steps=300, batch=4, frames=17, lr=5e-4, init=second, seed=2,
+                  decoder_only=True)
+    if args.stop_after == "vae":
+        return 0
+    if not (pipe / "text_encoder" / "config.json").exists():
+        from skyreels_jax.toy.text import make_text_encoder, make_tokenizer
+
+        stage("tokenizer and text encoder")
+        from transformers import T5Tokenizer
+
+        tok = T5Tokenizer.from_pretrained(str(make_tokenizer(pipe / "tokenizer")))
+        make_text_encoder(pipe / "text_encoder", len(tok))
+        write_pipeline_files(pipe, shift=3.0)
+    latents_dir = work / "latents"
+    if not latents_dir.exists():
+        from skyreels_jax.pipelines.components import NEGATIVE_PROMPT_DF
+        from skyreels_jax.toy.text import all_captions
+        from skyreels_jax.training import data
+
+        stage("encode latents and captions")
+        n = args.num_latents
+        z = _encode_latents(pipe / "vae", clips[:n])
+        emb = _text_embeddings(pipe, all_captions() + [NEGATIVE_PROMPT_DF])
+        examples = latent_examples(z, _captions(ds, "train")[:n], emb, NEGATIVE_PROMPT_DF)
+        data.build(data.LatentTextPairs, latents_dir, examples, latent_shape=z.shape[1:], text_dim=next(iter(emb.values())).shape[1])
+    if args.stop_after == "latents":
+        return 0
+
+    from skyreels_jax.toy.export import export_dit
+    from skyreels_jax.training.loop import load_config, train
+
+    stage("train DiT (diffusion forcing)")
+    dataset_dir = next(p.parent for p in latents_dir.rglob("dataset_info.json"))
+    overrides = {"data.dir": str(dataset_dir), "workdir": str(work / "dit")}
+    if args.dit_steps:
+        overrides["total_steps"] = args.dit_steps
+    cfg = load_config(CONFIG, overrides)
+    result = train(cfg)
+    stage("export")
+    export_dit(result, cfg, pipe / "transformer")
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(pipe, out)
+    stage(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

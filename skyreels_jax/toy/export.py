@@ -1,0 +1,58 @@
+"""Write a trained Flax DiT as a diffusers `SkyReelsV2Transformer3DModel` folder (config.json +
+safetensors): the inverse of the loader's key map (skyreels_jax.checkpoints.dit_keys)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from flax import nnx
+from safetensors.numpy import save_file
+
+from skyreels_jax.checkpoints import dit_keys
+from skyreels_jax.models.dit import DiTConfig
+
+
+def to_torch(leaf: str, tensor: np.ndarray) -> np.ndarray:
+    """Ours to PyTorch layout (inverse of dit_keys.to_flax)."""
+    if leaf == "kernel" and tensor.ndim == 2:
+        return tensor.T
+    if leaf == "kernel" and tensor.ndim == 5:
+        return tensor.transpose(4, 3, 0, 1, 2)
+    return tensor
+
+
+def diffusers_config(c: DiTConfig) -> dict:
+    if c.image_dim or c.inject_sample_info or c.causal_block_size:
+        raise ValueError("export covers the text-only DiT without the fps embedding or block-causal attention")
+    return {"_class_name": "SkyReelsV2Transformer3DModel", "_diffusers_version": "0.42.1",
+            "patch_size": list(c.patch_size), "num_attention_heads": c.num_heads, "attention_head_dim": c.head_dim,
+            "in_channels": c.in_dim, "out_channels": c.out_dim, "text_dim": c.text_dim, "freq_dim": c.freq_dim,
+            "ffn_dim": c.ffn_dim, "num_layers": c.num_layers, "cross_attn_norm": True,
+            "qk_norm": "rms_norm_across_heads", "eps": c.eps, "image_dim": None, "added_kv_proj_dim": None,
+            "rope_max_seq_len": c.rope_max_len, "pos_embed_seq_len": None, "inject_sample_info": False,
+            "num_frame_per_block": 1}
+
+
+def save_dit(model, folder: Path) -> Path:
+    """Save an nnx DiT as folder/config.json + folder/diffusion_pytorch_model.safetensors."""
+    cfg = model.config
+    tensors = {}
+    for path, value in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        path = tuple(str(p) for p in path)
+        array = np.asarray(value.get_value() if hasattr(value, "get_value") else value.value, np.float32)
+        keys = dit_keys.source_keys(path, "diffusers", cfg.num_layers)
+        parts = array if path[0] == "blocks" else [array]
+        for key, part in zip(keys, parts, strict=True):
+            tensors[key] = np.ascontiguousarray(to_torch(path[-1], part))
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(folder / "diffusion_pytorch_model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(diffusers_config(cfg), indent=2) + "\n")
+    return folder
+
+
+def export_dit(result: dict, cfg, folder: Path) -> Path:
+    """Save the EMA weights (or the raw ones without EMA) of a `training.loop.train` result."""
+    state = result["state"]
+    params = state.get("ema", state["params"])
+    return save_dit(nnx.merge(result["graphdef"], params, result["rest"]), folder)

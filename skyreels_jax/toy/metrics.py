@@ -1,0 +1,56 @@
+"""Pixel measures of toy-world videos: is the captioned colour there, and where does it go?
+
+A pixel "has colour c" when it is bright (max channel > 100) and its RGB is nearer to c than to
+any other toy colour (cosine of the direction in RGB space, so dim edges count too). A frame
+"shows" the colour when at least `min_pixels` pixels have it. The track is the per-frame
+centroid of those pixels; the direction is the sign of the net motion along the captioned axis.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from skyreels_jax.toy.world import COLOURS, DIRECTIONS
+
+_NAMES = list(COLOURS)
+_REFS = np.asarray([COLOURS[n] for n in _NAMES], np.float32)
+_REFS /= np.linalg.norm(_REFS, axis=1, keepdims=True)
+
+
+def colour_masks(video: np.ndarray) -> np.ndarray:
+    """[F, H, W] index into COLOURS of each bright pixel's nearest toy colour, -1 for dark pixels."""
+    v = np.asarray(video, np.float32)
+    bright = v.max(axis=-1) > 100
+    unit = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
+    nearest = np.argmax(unit @ _REFS.T, axis=-1)
+    return np.where(bright, nearest, -1)
+
+
+def track(video: np.ndarray, colour: str, min_pixels: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """(present [F] bool, centroid [F, 2] (y, x), NaN where absent) of the colour's pixels."""
+    mask = colour_masks(video) == _NAMES.index(colour)
+    counts = mask.sum(axis=(1, 2))
+    present = counts >= min_pixels
+    yy, xx = np.mgrid[: mask.shape[1], : mask.shape[2]]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cy = (mask * yy).sum(axis=(1, 2)) / counts
+        cx = (mask * xx).sum(axis=(1, 2)) / counts
+    centroid = np.stack([cy, cx], axis=1)
+    centroid[~present] = np.nan
+    return present, centroid
+
+
+def direction_ok(centroid: np.ndarray, direction: str, frames: int = 9, min_move: float = 2.0) -> bool:
+    """Does the centroid move at least min_move px the captioned way over the first `frames` frames
+    (before a bounce can turn it)?"""
+    c = centroid[:frames]
+    c = c[~np.isnan(c).any(axis=1)]
+    if len(c) < 2:
+        return False
+    along = (c[-1] - c[0]) @ np.asarray(DIRECTIONS[direction])
+    return bool(along >= min_move)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 videos."""
+    mse = np.mean((np.asarray(a, np.float32) - np.asarray(b, np.float32)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
