@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from skyreels_jax.nn import MLP, LayerNorm, Linear, attention, matmul
+from skyreels_jax.nn.stack import stacked
 
 ACTIVATIONS = {
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
@@ -94,12 +95,7 @@ class CLIPVision(nnx.Module):
                                        logical_axes=(None, "embed"))
         self.pre_norm = LayerNorm(d, eps=cfg.eps, axis_name="embed", param_dtype=cfg.weight_dtype)
 
-        @nnx.split_rngs(splits=cfg.num_layers)
-        @nnx.vmap(in_axes=0, out_axes=0)
-        def stacked_blocks(rngs):
-            return Block(cfg, rngs)
-
-        self.blocks = stacked_blocks(rngs)
+        self.blocks = stacked(lambda r: Block(cfg, r), cfg.num_layers, rngs)
 
     def __call__(self, pixels: jax.Array) -> jax.Array:
         cfg = self.config

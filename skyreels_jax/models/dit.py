@@ -20,6 +20,7 @@ from skyreels_jax.models.dit_block import Block, Head, ImageEmbedding, PatchEmbe
 from skyreels_jax.nn import MLP, Embed, Linear, rope_tables, timestep_embedding
 from skyreels_jax.nn.jit import jit_call
 from skyreels_jax.nn.embeddings import gelu_tanh
+from skyreels_jax.nn.stack import stacked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,12 +101,7 @@ class DiT(nnx.Module):
         if cfg.image_dim:
             self.img_emb = ImageEmbedding(cfg, rngs)
 
-        @nnx.split_rngs(splits=cfg.num_layers)
-        @nnx.vmap(in_axes=0, out_axes=0)
-        def stacked_blocks(rngs):
-            return Block(cfg, rngs)
-
-        self.blocks = stacked_blocks(rngs)
+        self.blocks = stacked(lambda r: Block(cfg, r), cfg.num_layers, rngs)
         self.head = Head(cfg, rngs)
 
     # -- public call: checks shapes on the host, then runs the compiled forward ------------------

@@ -16,6 +16,7 @@ import numpy as np
 from flax import nnx
 
 from skyreels_jax.nn import Linear, RMSNorm
+from skyreels_jax.nn.stack import stacked
 
 Cache = tuple[jax.Array, jax.Array]  # (keys, values), each [layers, B, S, kv_heads, head_dim]
 
@@ -138,12 +139,7 @@ class Qwen2(nnx.Module):
         self.embed = nnx.Param(init(rngs.params(), (cfg.vocab_size, cfg.dim), cfg.weight_dtype),
                                logical_axes=("vocab", "embed"))
 
-        @nnx.split_rngs(splits=cfg.num_layers)
-        @nnx.vmap(in_axes=0, out_axes=0)
-        def stacked_blocks(rngs):
-            return Block(cfg, rngs)
-
-        self.blocks = stacked_blocks(rngs)
+        self.blocks = stacked(lambda r: Block(cfg, r), cfg.num_layers, rngs)
         self.norm = RMSNorm(cfg.dim, eps=cfg.eps, axis_name="embed", param_dtype=cfg.weight_dtype)
         self.lm_head = None if cfg.tie_embeddings else Linear(
             cfg.dim, cfg.vocab_size, axes=("embed", "vocab"), use_bias=False, dtype=cfg.compute_dtype,

@@ -22,6 +22,7 @@ from flax import nnx
 
 from skyreels_jax.models.qwen2 import apply_rope
 from skyreels_jax.nn import Linear, RMSNorm
+from skyreels_jax.nn.stack import stacked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,12 +137,7 @@ class VisionEncoder(nnx.Module):
         kw = dict(dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype), rngs=rngs)
         self.patch_embed = Linear(cfg.patch_dim, cfg.dim, axes=(None, "embed"), use_bias=False, **kw)
 
-        @nnx.split_rngs(splits=cfg.depth)
-        @nnx.vmap(in_axes=0, out_axes=0)
-        def stacked_blocks(rngs):
-            return VisionBlock(cfg, rngs)
-
-        self.blocks = stacked_blocks(rngs)
+        self.blocks = stacked(lambda r: VisionBlock(cfg, r), cfg.depth, rngs)
         merged = cfg.dim * cfg.merge_size ** 2
         self.merger_norm = RMSNorm(cfg.dim, eps=1e-6, axis_name="embed", param_dtype=kw["param_dtype"])
         self.merger_fc1 = Linear(merged, merged, axes=("embed", "mlp"), **kw)

@@ -16,6 +16,7 @@ import numpy as np
 from flax import nnx
 
 from skyreels_jax.nn import Linear, RMSNorm, attention
+from skyreels_jax.nn.stack import stacked
 
 ACTIVATIONS = {
     "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
@@ -135,12 +136,7 @@ class UMT5Encoder(nnx.Module):
         self.token_embedding = nnx.Param(init(rngs.params(), (cfg.vocab_size, cfg.dim), cfg.weight_dtype),
                                          logical_axes=("vocab", "embed"))
 
-        @nnx.split_rngs(splits=cfg.num_layers)
-        @nnx.vmap(in_axes=0, out_axes=0)
-        def stacked_blocks(rngs):
-            return Block(cfg, rngs)
-
-        self.blocks = stacked_blocks(rngs)
+        self.blocks = stacked(lambda r: Block(cfg, r), cfg.num_layers, rngs)
         self.norm = RMSNorm(cfg.dim, eps=cfg.eps, axis_name="embed", param_dtype=cfg.weight_dtype)
 
     def __call__(self, ids: jax.Array, mask: jax.Array) -> jax.Array:
