@@ -118,3 +118,22 @@ def test_cli(folder, capsys):
     bad = parser.parse_args(["enhance", "x", "--model", str(folder), "--max-new-tokens", "0"])
     with pytest.raises(ValueError, match="max-new-tokens"):
         enhancer_cli.run(bad)
+
+
+def test_generate_with_prompt_enhancer(folder, tmp_path, monkeypatch):
+    """`generate --prompt-enhancer` rewrites the prompt (LM loaded and freed first) and records both."""
+    import json
+
+    from skyreels_jax.cli import main
+    from skyreels_jax.enhancer import enhance_prompts
+    from tests.pipeline_fixtures import build_pipeline
+
+    monkeypatch.setenv("SKYREELS_JAX_CACHE", str(tmp_path / "cache"))
+    pipe_folder, _ = build_pipeline("t2v", tmp_path / "pipe")
+    out = tmp_path / "v.mp4"
+    args = ["generate", "--model", str(pipe_folder), "--prompt", "a cat", "--prompt-enhancer", str(folder),
+            "--num-frames", "5", "--height", "32", "--width", "32", "--steps", "2", "--output", str(out)]
+    assert main(args) == 0
+    meta = json.loads((tmp_path / "v.mp4.json").read_text())
+    assert meta["original_prompt"] == "a cat"
+    assert meta["prompt"] == enhance_prompts(folder, ["a cat"], seed=0)[0] != "a cat"
