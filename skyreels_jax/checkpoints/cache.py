@@ -15,12 +15,11 @@ import os
 from pathlib import Path
 from typing import Callable
 
-import jax
 from flax import nnx
 
-from skyreels_jax.parallel.rules import state_shardings
+from skyreels_jax.checkpoints.orbax_io import restore_module, save_module
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: saved with orbax_io (ocp.v1), one format with converted checkpoints
 
 
 def cache_root() -> Path:
@@ -39,33 +38,10 @@ def fingerprint(files: list[Path], **settings) -> str:
 def load_cached(name: str, files: list[Path], settings: dict, abstract: Callable[[], nnx.Module],
                 convert: Callable[[], nnx.Module], mesh=None) -> nnx.Module:
     """The converted model from the cache, or convert(), save it to the cache and return it."""
-    import orbax.checkpoint as ocp
-
     entry = cache_root() / f"{name}-{fingerprint(files, **settings)}"
-    checkpointer = ocp.StandardCheckpointer()
     if (entry / "state").exists():
-        graphdef, state = nnx.split(nnx.eval_shape(abstract))
-        shardings = state_shardings(state, mesh) if mesh is not None else {}
-        target = {}
-        for path, variable in nnx.to_flat_state(state):
-            value = variable.get_value()
-            sharding = shardings.get(path) or jax.sharding.SingleDeviceSharding(jax.devices()[0])
-            target[path] = jax.ShapeDtypeStruct(value.shape, value.dtype, sharding=sharding)
-        restored = checkpointer.restore(entry / "state", _nest(target))
-        nnx.replace_by_pure_dict(state, restored)
-        return nnx.merge(graphdef, state)
+        return restore_module(entry / "state", abstract, mesh)
     model = convert()
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    checkpointer.save(entry / "state", nnx.to_pure_dict(nnx.state(model)))
-    checkpointer.wait_until_finished()
+    entry.mkdir(parents=True, exist_ok=True)
+    save_module(entry / "state", model)
     return model
-
-
-def _nest(flat: dict) -> dict:
-    nested: dict = {}
-    for path, value in flat.items():
-        node = nested
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return nested
