@@ -15,6 +15,7 @@ from flax import nnx
 
 from skyreels_jax.nn import MLP, LayerNorm, Linear, attention, matmul
 from skyreels_jax.nn.stack import stacked
+from skyreels_jax.nn.dtypes import DtypeConfig
 
 ACTIVATIONS = {
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
@@ -24,7 +25,7 @@ ACTIVATIONS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class CLIPVisionConfig:
+class CLIPVisionConfig(DtypeConfig):
     """Defaults are ViT-H/14 at 224 as the reference runs it (31 of 32 blocks)."""
 
     image_size: int = 224
@@ -48,14 +49,6 @@ class CLIPVisionConfig:
     @property
     def num_tokens(self) -> int:
         return 1 + (self.image_size // self.patch_size) ** 2
-
-    @property
-    def compute_dtype(self):
-        return jnp.dtype(self.dtype)
-
-    @property
-    def weight_dtype(self):
-        return jnp.dtype(self.param_dtype)
 
 
 class Block(nnx.Module):

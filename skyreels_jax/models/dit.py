@@ -21,10 +21,11 @@ from skyreels_jax.nn import MLP, Embed, Linear, rope_tables, timestep_embedding
 from skyreels_jax.nn.jit import jit_call
 from skyreels_jax.nn.embeddings import gelu_tanh
 from skyreels_jax.nn.stack import stacked
+from skyreels_jax.nn.dtypes import DtypeConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class DiTConfig:
+class DiTConfig(DtypeConfig):
     """Architecture and numerics of a DiT. Defaults are the 1.3B text-to-video shape."""
 
     dim: int = 1536
@@ -68,14 +69,6 @@ class DiTConfig:
     def variant(self) -> str:
         """'flf2v', 'i2v' or 't2v' (diffusion forcing models have the t2v architecture)."""
         return "flf2v" if self.image_pos_len else "i2v" if self.image_dim else "t2v"
-
-    @property
-    def compute_dtype(self):
-        return jnp.dtype(self.dtype)
-
-    @property
-    def weight_dtype(self):
-        return jnp.dtype(self.param_dtype)
 
 
 def fps_index(fps) -> jax.Array:

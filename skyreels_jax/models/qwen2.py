@@ -17,12 +17,13 @@ from flax import nnx
 
 from skyreels_jax.nn import Linear, RMSNorm
 from skyreels_jax.nn.stack import stacked
+from skyreels_jax.nn.dtypes import DtypeConfig
 
 Cache = tuple[jax.Array, jax.Array]  # (keys, values), each [layers, B, S, kv_heads, head_dim]
 
 
 @dataclasses.dataclass(frozen=True)
-class Qwen2Config:
+class Qwen2Config(DtypeConfig):
     """Architecture and numerics. Defaults are Qwen2.5-32B-Instruct's (the reference's enhancer)."""
 
     vocab_size: int = 152064
@@ -42,14 +43,6 @@ class Qwen2Config:
     def __post_init__(self):
         if self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_heads {self.num_heads} is not a multiple of num_kv_heads {self.num_kv_heads}")
-
-    @property
-    def compute_dtype(self):
-        return jnp.dtype(self.dtype)
-
-    @property
-    def weight_dtype(self):
-        return jnp.dtype(self.param_dtype)
 
 
 def rope_tables(positions: jax.Array, head_dim: int, theta: float) -> tuple[jax.Array, jax.Array]:

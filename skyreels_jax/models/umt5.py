@@ -17,6 +17,7 @@ from flax import nnx
 
 from skyreels_jax.nn import Linear, RMSNorm, attention
 from skyreels_jax.nn.stack import stacked
+from skyreels_jax.nn.dtypes import DtypeConfig
 
 ACTIVATIONS = {
     "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
@@ -26,7 +27,7 @@ ACTIVATIONS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class UMT5Config:
+class UMT5Config(DtypeConfig):
     """Architecture and numerics. Defaults are umt5-xxl's encoder (5.7B parameters)."""
 
     vocab_size: int = 256384
@@ -51,14 +52,6 @@ class UMT5Config:
     @property
     def inner_dim(self) -> int:
         return self.num_heads * self.head_dim
-
-    @property
-    def compute_dtype(self):
-        return jnp.dtype(self.dtype)
-
-    @property
-    def weight_dtype(self):
-        return jnp.dtype(self.param_dtype)
 
 
 def relative_buckets(length: int, num_buckets: int, max_distance: int) -> np.ndarray:
