@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from skyreels_jax.toy import dataset
+from skyreels_jax.toy.text import TEXT_LEN
+from skyreels_jax.toy.world import render_clip
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "toy_df.py"
 PIPELINE_CLASS = "SkyReelsV2DiffusionForcingPipeline"
@@ -99,8 +101,10 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default="outputs/toy")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "assets" / "toy"))
     ap.add_argument("--num-train", type=int, default=2048)
-    ap.add_argument("--num-latents", type=int, default=512, help="clips encoded for the DiT")
-    ap.add_argument("--vae-steps", type=int, default=1000)
+    ap.add_argument("--num-latents", type=int, default=2048, help="clips encoded for the DiT")
+    ap.add_argument("--vae-steps", type=int, default=800, help="VAE steps on 5-frame windows")
+    ap.add_argument("--vae-clip-steps", type=int, default=500, help="VAE steps on whole 17-frame clips")
+    ap.add_argument("--vae-long-steps", type=int, default=200, help="decoder-only steps on 33-frame clips")
     ap.add_argument("--dit-steps", type=int, default=None, help="override the config's total_steps")
     ap.add_argument("--stop-after", choices=["vae", "latents"], help="stop after this stage")
     args = ap.parse_args(argv)
@@ -114,10 +118,13 @@ def main(argv=None) -> int:
     if not (pipe / "vae" / "config.json").exists():
         from skyreels_jax.toy.vae_train import train_vae
 
-        stage("train VAE: 5-frame windows at lr 2e-3, then 1e-3, then the decoder alone on 17 frames")
-        first = train_vae(clips[:512], work / "vae_cycle1", steps=args.vae_steps)
-        second = train_vae(clips[:512], work / "vae_cycle2", steps=args.vae_steps, lr=1e-3, init=first, seed=1)
-        train_vae(clips[:512], pipe / "vae", steps=300, batch=4, frames=17, lr=5e-4, init=second, seed=2,
+        stage("train VAE: 5-frame windows, then whole 17-frame clips, then the decoder alone on 33 frames")
+        first = train_vae(clips[:512], work / "vae_windows", steps=args.vae_steps)
+        second = train_vae(clips[:512], work / "vae_clips", steps=args.vae_clip_steps, batch=4, frames=17, lr=1e-3,
+                           init=first, seed=1)
+        # long videos are decoded in one pass: the decoder's causal cache must stay good past 17 frames
+        long = np.stack([render_clip(seed, frames=33)[0] for seed in range(256)])
+        train_vae(long, pipe / "vae", steps=args.vae_long_steps, batch=2, frames=33, lr=5e-4, init=second, seed=2,
                   decoder_only=True)
     if args.stop_after == "vae":
         return 0
@@ -127,7 +134,7 @@ def main(argv=None) -> int:
         stage("tokenizer and text encoder")
         from transformers import T5Tokenizer
 
-        tok = T5Tokenizer.from_pretrained(str(make_tokenizer(pipe / "tokenizer")))
+        tok = T5Tokenizer.from_pretrained(str(make_tokenizer(pipe / "tokenizer", max_length=TEXT_LEN)))
         make_text_encoder(pipe / "text_encoder", len(tok))
         write_pipeline_files(pipe, shift=3.0)
     latents_dir = work / "latents"

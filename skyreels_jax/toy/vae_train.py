@@ -47,10 +47,12 @@ def _decode_unclamped(vae, z):
 
 def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8, frames: int = 5,
               lr: float = 2e-3, latent_weight: float = 1e-3, noise: float = 0.1, init: Path | None = None,
-              decoder_only: bool = False, seed: int = 0, log_every: int = 10) -> Path:
+              decoder_only: bool = False, first_frame_weight: float = 4.0, seed: int = 0, log_every: int = 10) -> Path:
     """Train on uint8 clips [N, F, H, W, 3] (from `init`, a saved VAE folder, if given) and save the
     diffusers folder `out`; returns `out`. decoder_only trains the decoder alone and keeps the
-    encoder and the latent statistics, so latents encoded before stay valid."""
+    encoder and the latent statistics, so latents encoded before stay valid. The first frame of each
+    window, alone in its latent frame (the others share one with three more), weighs
+    first_frame_weight in the loss."""
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(seed)
@@ -69,6 +71,7 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
         mu = vae.encode(x).latent_dist.mode()
         y = _decode_unclamped(vae, mu + noise * torch.randn_like(mu))
         weight = 1.0 + 4.0 * (x.amax(dim=1, keepdim=True) > -0.9).float()
+        weight[:, :, 0] *= first_frame_weight
         err = y - x
         rec = (weight * (err.abs() + err ** 2)).mean()
         norm = (mu ** 2).mean()
