@@ -47,6 +47,7 @@ def _encode_latents(vae_dir: Path, clips: np.ndarray) -> np.ndarray:
     import torch
     from diffusers import AutoencoderKLWan
 
+    torch.set_num_threads(1)  # see vae_train.train_vae: far faster than 2 threads on a shared machine
     vae = AutoencoderKLWan.from_pretrained(vae_dir).eval()
     mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
     std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)

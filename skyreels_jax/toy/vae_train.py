@@ -47,16 +47,18 @@ def _decode_unclamped(vae, z):
 
 def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8, frames: int = 5,
               lr: float = 2e-3, latent_weight: float = 1e-3, noise: float = 0.1, init: Path | None = None,
-              decoder_only: bool = False, first_frame_weight: float = 4.0, seed: int = 0, log_every: int = 10) -> Path:
+              decoder_only: bool = False, first_frame_weight: float = 4.0, seed: int = 0, log_every: int = 10,
+              threads: int = 1) -> Path:
     """Train on uint8 clips [N, F, H, W, 3] (from `init`, a saved VAE folder, if given) and save the
     diffusers folder `out`; returns `out`. decoder_only trains the decoder alone and keeps the
     encoder and the latent statistics, so latents encoded before stay valid. The first frame of each
     window, alone in its latent frame (the others share one with three more), weighs
-    first_frame_weight in the loss."""
+    first_frame_weight in the loss. threads: PyTorch's intra-op threads; with other jobs on the machine
+    one thread ran a step 6x faster than two (spinning threads wait for busy cores)."""
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     vae = (AutoencoderKLWan.from_pretrained(init) if init else
            AutoencoderKLWan(**VAE_KW, latents_mean=[0.0] * VAE_KW["z_dim"], latents_std=[1.0] * VAE_KW["z_dim"]))
