@@ -19,15 +19,15 @@ def get_config():
     cfg.data.synthetic = None
     cfg.data.batch_size = 16
     cfg.data.text_len = 16              # skyreels_jax.toy.text.TEXT_LEN (the toy tokenizer's model_max_length)
-    cfg.total_steps = 400
-    cfg.log_every = 50
+    cfg.total_steps = 6000
+    cfg.log_every = 250
     cfg.noise.shift = 1.0
     cfg.noise.non_decreasing = True
-    cfg.noise.sync_prob = 0.3
+    cfg.noise.sync_prob = 0.5             # half the batches as plain T2V (what a single window samples)
     cfg.noise.max_prefix = 3
     cfg.optim.lr = 1e-3
-    cfg.optim.warmup_steps = 30
+    cfg.optim.warmup_steps = 200
     cfg.optim.end_lr_ratio = 0.05
-    cfg.optim.ema_decay = 0.99
-    cfg.checkpoint.every = 200
+    cfg.optim.ema_decay = 0.998
+    cfg.checkpoint.every = 1000
     return cfg
