@@ -6,9 +6,9 @@
 2. train the toy VAE (skyreels_jax.toy.vae_train): two one-cycle runs of --vae-steps on 5-frame
    windows, then 300 decoder-only steps on whole 17-frame clips;
 3. train a caption tokenizer and save a frozen random tiny UMT5 (skyreels_jax.toy.text);
-4. precompute normalised latents and text embeddings as a LatentTextPairs tfds dataset (windows
-   at the start and in the middle of 33-frame clips, see `window_latents`), plus unconditional
-   copies (the default negative prompt's embedding) for classifier-free guidance;
+4. precompute normalised latents and text embeddings of the 2048 train clips as a LatentTextPairs
+   tfds dataset, plus unconditional copies (the default negative prompt's embedding) for
+   classifier-free guidance;
 5. train the DiT with diffusion forcing via the project's training loop
    (configs/train/toy_df.py, the same as `skyreels-jax train --config configs/train/toy_df.py`);
 6. export the DiT (EMA weights) and write the diffusers pipeline folder to --out.
@@ -26,7 +26,7 @@ import numpy as np
 
 from skyreels_jax.toy import dataset
 from skyreels_jax.toy.text import TEXT_LEN
-from skyreels_jax.toy.world import caption, render_clip
+from skyreels_jax.toy.world import render_clip
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "toy_df.py"
 PIPELINE_CLASS = "SkyReelsV2DiffusionForcingPipeline"
@@ -35,6 +35,12 @@ PIPELINE_CLASS = "SkyReelsV2DiffusionForcingPipeline"
 def _videos(builder, split: str) -> np.ndarray:
     src = builder.as_data_source()[split]
     return np.stack([src[i]["video"] for i in range(len(src))])
+
+
+def _captions(builder, split: str) -> list[str]:
+    src = builder.as_data_source()[split]
+    return [src[i]["caption"].decode() if isinstance(src[i]["caption"], bytes) else src[i]["caption"]
+            for i in range(len(src))]
 
 
 def _encode_latents(vae_dir: Path, clips: np.ndarray) -> np.ndarray:
@@ -52,22 +58,6 @@ def _encode_latents(vae_dir: Path, clips: np.ndarray) -> np.ndarray:
             x = torch.from_numpy(clips[i:i + 16].astype(np.float32) / 127.5 - 1.0).permute(0, 4, 1, 2, 3)
             out.append(((vae.encode(x).latent_dist.mode() - mean) / std).permute(0, 2, 3, 4, 1).numpy())
     return np.concatenate(out)
-
-
-def window_latents(vae_dir: Path, n: int, window: int = 5) -> tuple[np.ndarray, list[str]]:
-    """The DiT's training windows of `window` latent frames (17 frames) and their captions: train clips
-    0..n-1 rendered at 33 frames (9 latent frames) give each a window at the start (the 17-frame clip:
-    the VAE is causal) and one starting at latent frame k = 1 + i % 4, captioned with the direction the
-    shape moves at that frame. A long video continues from latent frames taken from the middle of
-    the previous window (diffusers' latent overlap), which only the second kind of window shows."""
-    rendered = [render_clip(seed, frames=33) for seed in range(n)]
-    z = _encode_latents(vae_dir, np.stack([r[0] for r in rendered]))
-    starts, captions = [], []
-    for i, (_, cap, s) in enumerate(rendered):
-        k = 1 + i % 4
-        starts += [(i, 0), (i, k)]
-        captions += [cap, caption(s["colour"], s["shape"], s["heading"][4 * k - 3])]
-    return np.stack([z[i, k:k + window] for i, k in starts]), captions
 
 
 def _text_embeddings(pipeline_dir: Path, prompts: list[str]) -> dict[str, np.ndarray]:
@@ -156,7 +146,8 @@ def main(argv=None) -> int:
         from skyreels_jax.training import data
 
         stage("encode latents and captions")
-        z, captions = window_latents(pipe / "vae", args.num_latents)
+        n = args.num_latents
+        z, captions = _encode_latents(pipe / "vae", clips[:n]), _captions(ds, "train")[:n]
         emb = _text_embeddings(pipe, all_captions() + [NEGATIVE_PROMPT_DF])
         examples = latent_examples(z, captions, emb, NEGATIVE_PROMPT_DF)
         data.build(data.LatentTextPairs, latents_dir, examples, latent_shape=z.shape[1:],

@@ -1,12 +1,14 @@
 """Measure the shipped toy model from pixels; prints a markdown table (the numbers in docs/toy_model.md).
 
-    python -m skyreels_jax.toy.evaluate [--model toy] [--prompts 24] [--long-frames 169]
+    python -m skyreels_jax.toy.evaluate [--model toy] [--prompts 48] [--image-prompts 16] [--long-frames 169]
 
 - VAE: PSNR of the round trip (load_vae, JAX) on held-out test clips (seeds the training never saw),
   and the adherence measures below on those round trips (what a perfect DiT could score).
 - Prompt adherence: for held-out prompts (every colour × shape × direction, cycled, each with its
   own seed), the fraction of videos where the captioned colour is present in ≥ 90% of frames AND
   its centroid moves ≥ 2 px the captioned way over the first 9 frames; also each part alone.
+- Start image: the first frame of a held-out clip as the start image (image-to-video through
+  diffusion forcing); PSNR of the generated first frame against it, and adherence as above.
 - Long video: diffusion-forcing videos of `--long-frames` frames (≥ 10× the 17 training frames)
   for three prompts; per 16-frame chunk: fraction of frames with the colour, and the centroid's
   path length (the world's shapes move 0.8–1.4 px a frame: 13–22 px a chunk).
@@ -63,6 +65,20 @@ def adherence(pipe, n: int, seed: int = 1000, **gen) -> dict:
     return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
 
 
+def image_to_video(pipe, n: int, seed: int = 2000, **gen) -> dict:
+    """Start-image generation (diffusion forcing with the image as a clean first latent frame): for
+    the first frames of n held-out clips, the mean PSNR of the generated first frame against the
+    image, and the adherence measures of the clip's caption."""
+    psnrs, scores = [], []
+    for i in range(n):
+        clip, cap, s = render_clip(TEST_OFFSET + 100 + i)
+        video = pipe(cap, image=clip[0], num_frames=17, seed=seed + i, **{**GEN, **gen})
+        psnrs.append(metrics.psnr(video[0], clip[0]))
+        scores.append(score(video, s["colour"], s["direction"]))
+    return dict(first_frame_psnr=float(np.mean(psnrs)), **{k: float(np.mean([x[k] for x in scores]))
+                                                            for k in scores[0]})
+
+
 LONG_PROMPTS = (("red", "circle", "right"), ("cyan", "square", "up"), ("yellow", "triangle", "left"))
 
 
@@ -85,7 +101,8 @@ def long_video(pipe, frames: int, prompt=LONG_PROMPTS[0], chunk: int = 16, seed:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="toy")
-    ap.add_argument("--prompts", type=int, default=24)
+    ap.add_argument("--prompts", type=int, default=48)
+    ap.add_argument("--image-prompts", type=int, default=16)
     ap.add_argument("--long-frames", type=int, default=169)
     args = ap.parse_args(argv)
     from skyreels_jax.pipelines import load_pipeline
@@ -100,6 +117,11 @@ def main(argv=None) -> int:
     print(f"| held-out prompts ({args.prompts}): colour present in ≥90% of frames | {a['colour_present']:.0%} |")
     print(f"| held-out prompts: moves the captioned way (first 9 frames) | {a['direction_ok']:.0%} |")
     print(f"| held-out prompts: both | {a['both']:.0%} |")
+    i2v = image_to_video(pipe, args.image_prompts)
+    print(f"| start image ({args.image_prompts} held-out first frames): PSNR of the first frame | "
+          f"{i2v['first_frame_psnr']:.1f} dB |")
+    print(f"| start image: colour present / moves the captioned way / both | {i2v['colour_present']:.0%} / "
+          f"{i2v['direction_ok']:.0%} / {i2v['both']:.0%} |")
     print(f"\nlong videos ({args.long_frames} frames), per 16-frame chunk: fraction of frames with the colour / "
           "centroid path (px)")
     for prompt in LONG_PROMPTS:

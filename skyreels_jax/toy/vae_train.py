@@ -10,8 +10,10 @@ squared error of the shape's mean colour per frame (weight 4; without it, after 
 fifth of the yellow and magenta pixels still decoded as red), plus a small latent-norm penalty
 on the posterior means. (Weighting each window's first frame more, to even out the latent frames,
 made it worse: after 800 steps it decoded every colour as grey or as one of two hues.) The
-decoder sees the means plus a little Gaussian noise (not posterior samples: at initialisation their unit variance drowns the means
-and the decoder learns to draw black frames), so it tolerates imprecise latents. Finally
+decoder sees the means plus Gaussian noise of 0.1 times their RMS, so it tolerates imprecise
+latents. Not posterior samples, nor noise of a fixed size: both can drown the small latents of
+the first steps, and then the encoder gives up (latents shrink to zero) and the decoder draws
+black frames; this happened with a fixed 0.1 and the colour term. Finally
 `latents_mean`/`latents_std` are set per channel from the training clips' posterior means,
 so the normalised latents the DiT sees have unit scale.
 """
@@ -73,7 +75,7 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
     for step in range(1, steps + 1):
         x = _batch(clips, rng, batch, frames)
         mu = vae.encode(x).latent_dist.mode()
-        y = _decode_unclamped(vae, mu + noise * torch.randn_like(mu))
+        y = _decode_unclamped(vae, mu + noise * mu.detach().pow(2).mean().sqrt() * torch.randn_like(mu))
         shape = (x.amax(dim=1, keepdim=True) > -0.9).float()
         weight = 1.0 + (shape_weight - 1.0) * shape
         err = y - x

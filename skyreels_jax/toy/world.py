@@ -32,11 +32,10 @@ def _mask(shape: str, cy: float, cx: float, r: float, size: int) -> np.ndarray:
     return inside.reshape(size, 4, size, 4).mean(axis=(1, 3))
 
 
-def path(direction: str, *, frames: int = 17, size: int = 32, speed: float = 1.0, radius: float = 5.0,
-         start: tuple[float, float] | None = None, seed: int = 0) -> tuple[np.ndarray, list[str]]:
-    """(centres [frames, 2] (y, x), the direction of motion leaving each frame): the shape starts at
-    `start` (or a seeded position that leaves room to move in `direction`) and moves `speed` px/frame,
-    reflecting off the frame's edges."""
+def render(colour: str, shape: str, direction: str, *, frames: int = 17, size: int = 32, speed: float = 1.0,
+           radius: float = 5.0, start: tuple[float, float] | None = None, seed: int = 0) -> np.ndarray:
+    """uint8 [frames, size, size, 3]: the shape starts at `start` (or a seeded position that leaves room
+    to move in `direction`) and moves `speed` px/frame, reflecting off the frame's edges."""
     rng = np.random.default_rng(seed)
     lo, hi = radius + 0.5, size - radius - 0.5
     vy, vx = (speed * d for d in DIRECTIONS[direction])
@@ -45,26 +44,15 @@ def path(direction: str, *, frames: int = 17, size: int = 32, speed: float = 1.0
             else rng.uniform(lo, hi)
         start = (trail(vy), trail(vx))
     y, x = start
-    centres, heading = [], []
-    for _ in range(frames):
-        centres.append((y, x))
-        heading.append(next(n for n, d in DIRECTIONS.items() if d == (float(np.sign(vy)), float(np.sign(vx)))))
+    rgb = np.asarray(COLOURS[colour], np.float32)
+    out = np.zeros((frames, size, size, 3), np.uint8)
+    for t in range(frames):
+        out[t] = np.round(_mask(shape, y, x, radius, size)[..., None] * rgb).astype(np.uint8)
         y, x = y + vy, x + vx
         if not lo <= y <= hi:
             vy, y = -vy, np.clip(2 * np.clip(y, lo, hi) - y, lo, hi)
         if not lo <= x <= hi:
             vx, x = -vx, np.clip(2 * np.clip(x, lo, hi) - x, lo, hi)
-    return np.asarray(centres), heading
-
-
-def render(colour: str, shape: str, direction: str, *, frames: int = 17, size: int = 32, speed: float = 1.0,
-           radius: float = 5.0, start: tuple[float, float] | None = None, seed: int = 0) -> np.ndarray:
-    """uint8 [frames, size, size, 3] of the shape moving along `path(...)` (same arguments)."""
-    centres, _ = path(direction, frames=frames, size=size, speed=speed, radius=radius, start=start, seed=seed)
-    rgb = np.asarray(COLOURS[colour], np.float32)
-    out = np.zeros((frames, size, size, 3), np.uint8)
-    for t, (y, x) in enumerate(centres):
-        out[t] = np.round(_mask(shape, y, x, radius, size)[..., None] * rgb).astype(np.uint8)
     return out
 
 
@@ -77,10 +65,8 @@ def scene(seed: int) -> dict:
 
 
 def render_clip(seed: int, *, frames: int = 17, size: int = 32) -> tuple[np.ndarray, str, dict]:
-    """(uint8 [frames, size, size, 3], caption, scene) for one seed; scene["heading"] is the direction
-    of motion leaving each frame (it changes at a bounce)."""
+    """(uint8 [frames, size, size, 3], caption, scene) for one seed."""
     s = scene(seed)
-    kw = dict(frames=frames, size=size, speed=s["speed"], radius=s["radius"], seed=seed + 1)
-    video = render(s["colour"], s["shape"], s["direction"], **kw)
-    s["heading"] = path(s["direction"], **kw)[1]
+    video = render(s["colour"], s["shape"], s["direction"], frames=frames, size=size, speed=s["speed"],
+                   radius=s["radius"], seed=seed + 1)
     return video, caption(s["colour"], s["shape"], s["direction"]), s
