@@ -19,9 +19,9 @@ def get_config():
     cfg.data.synthetic = None
     cfg.data.batch_size = 16
     cfg.data.text_len = 16              # skyreels_jax.toy.text.TEXT_LEN (the toy tokenizer's model_max_length)
-    cfg.total_steps = 6000
+    cfg.total_steps = 8000
     cfg.log_every = 250
-    cfg.noise.shift = 1.0
+    cfg.noise.shift = 3.0               # as the sampler's flow_shift: colour and direction are decided at high noise
     cfg.noise.non_decreasing = True
     cfg.noise.sync_prob = 0.5             # half the batches as plain T2V (what a single window samples)
     cfg.noise.max_prefix = 3

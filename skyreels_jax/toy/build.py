@@ -6,9 +6,10 @@
 2. train the toy VAE (skyreels_jax.toy.vae_train): two one-cycle runs of --vae-steps on 5-frame
    windows, then 300 decoder-only steps on whole 17-frame clips;
 3. train a caption tokenizer and save a frozen random tiny UMT5 (skyreels_jax.toy.text);
-4. precompute normalised latents and text embeddings of the 2048 train clips as a LatentTextPairs
-   tfds dataset, plus unconditional copies (the default negative prompt's embedding) for
-   classifier-free guidance;
+4. precompute normalised latents and text embeddings of the 2048 train clips, less those of the 12
+   held-out caption combinations (world.held_out: adherence is measured on them), as a
+   LatentTextPairs tfds dataset, plus unconditional copies (the default negative prompt's
+   embedding) for classifier-free guidance;
 5. train the DiT with diffusion forcing via the project's training loop
    (configs/train/toy_df.py, the same as `skyreels-jax train --config configs/train/toy_df.py`);
 6. export the DiT (EMA weights) and write the diffusers pipeline folder to --out.
@@ -26,7 +27,7 @@ import numpy as np
 
 from skyreels_jax.toy import dataset
 from skyreels_jax.toy.text import TEXT_LEN
-from skyreels_jax.toy.world import render_clip
+from skyreels_jax.toy.world import held_out, render_clip
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "toy_df.py"
 PIPELINE_CLASS = "SkyReelsV2DiffusionForcingPipeline"
@@ -37,10 +38,20 @@ def _videos(builder, split: str) -> np.ndarray:
     return np.stack([src[i]["video"] for i in range(len(src))])
 
 
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _captions(builder, split: str) -> list[str]:
     src = builder.as_data_source()[split]
-    return [src[i]["caption"].decode() if isinstance(src[i]["caption"], bytes) else src[i]["caption"]
-            for i in range(len(src))]
+    return [_text(src[i]["caption"]) for i in range(len(src))]
+
+
+def _trained_on(builder, split: str) -> np.ndarray:
+    """bool [N]: the clips whose (colour, shape, direction) the DiT may see (not world.held_out)."""
+    src = builder.as_data_source()[split]
+    return np.asarray([not held_out(*(_text(src[i][k]) for k in ("colour", "shape", "direction")))
+                       for i in range(len(src))])
 
 
 def _encode_latents(vae_dir: Path, clips: np.ndarray) -> np.ndarray:
@@ -146,8 +157,8 @@ def main(argv=None) -> int:
         from skyreels_jax.training import data
 
         stage("encode latents and captions")
-        n = args.num_latents
-        z, captions = _encode_latents(pipe / "vae", clips[:n]), _captions(ds, "train")[:n]
+        keep = np.nonzero(_trained_on(ds, "train")[:args.num_latents])[0]
+        z, captions = _encode_latents(pipe / "vae", clips[keep]), [_captions(ds, "train")[i] for i in keep]
         emb = _text_embeddings(pipe, all_captions() + [NEGATIVE_PROMPT_DF])
         examples = latent_examples(z, captions, emb, NEGATIVE_PROMPT_DF)
         data.build(data.LatentTextPairs, latents_dir, examples, latent_shape=z.shape[1:],

@@ -18,6 +18,12 @@ def caption(colour: str, shape: str, direction: str) -> str:
     return f"a {colour} {shape} moves {direction} on a black background"
 
 
+def held_out(colour: str, shape: str, direction: str) -> bool:
+    """The 12 of the 72 (colour, shape, direction) combinations the DiT never trains on (2 per
+    colour, 4 per shape, 3 per direction): its prompt adherence is measured on these."""
+    return (list(COLOURS).index(colour) + SHAPES.index(shape) + list(DIRECTIONS).index(direction)) % 6 == 0
+
+
 def _mask(shape: str, cy: float, cx: float, r: float, size: int) -> np.ndarray:
     """Anti-aliased coverage [size, size] in [0, 1] (4x4 supersampling)."""
     sub = (np.arange(size * 4) + 0.5) / 4
