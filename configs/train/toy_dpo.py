@@ -1,4 +1,4 @@
-"""Flow-DPO of the toy DiT: smooth motion chosen over jittery or frozen motion (issue 10).
+"""Flow-DPO of the toy DiT on pairs of its own samples, the smoother motion chosen (issue 10).
 
     python -m skyreels_jax.toy.dpo         # builds the pairs from the shipped model, runs this config, measures
 
@@ -19,6 +19,7 @@ def get_config():
     cfg.total_steps = 300
     cfg.log_every = 50
     cfg.dpo.beta = 500.0
+    cfg.noise.shift = 3.0                 # as the toy DiT's training (configs/train/toy_df.py)
     cfg.optim.lr = 5e-5
     cfg.optim.warmup_steps = 20
     cfg.optim.end_lr_ratio = 0.1

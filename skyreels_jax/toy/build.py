@@ -3,16 +3,18 @@
     python -m skyreels_jax.toy.build [--workdir outputs/toy] [--out skyreels_jax/assets/toy]
 
 1. render the MovingShapes tfds dataset (train + held-out test clips);
-2. train the toy VAE (skyreels_jax.toy.vae_train): two one-cycle runs of --vae-steps on 5-frame
-   windows, then 300 decoder-only steps on whole 17-frame clips;
+2. train the toy VAE (skyreels_jax.toy.vae_train): --vae-steps on 5-frame windows, --vae-clip-steps
+   on whole 17-frame clips, then --vae-long-steps decoder-only on 33-frame clips;
 3. train a caption tokenizer and save a frozen random tiny UMT5 (skyreels_jax.toy.text);
-4. precompute normalised latents and text embeddings of the 2048 train clips, less those of the 12
-   held-out caption combinations (world.held_out: adherence is measured on them), as a
-   LatentTextPairs tfds dataset, plus unconditional copies (the default negative prompt's
-   embedding) for classifier-free guidance;
+4. precompute normalised latents and text embeddings of the 2048 train clips (with --hold-out, less
+   those of the 12 caption combinations of world.held_out) as a LatentTextPairs tfds dataset, plus
+   unconditional copies (the default negative prompt's embedding) for classifier-free guidance;
 5. train the DiT with diffusion forcing via the project's training loop
    (configs/train/toy_df.py, the same as `skyreels-jax train --config configs/train/toy_df.py`);
-6. export the DiT (EMA weights) and write the diffusers pipeline folder to --out.
+6. export the DiT (EMA weights);
+7. flow-DPO on pairs of the DiT's own samples, the steadier motion the captioned way chosen
+   (skyreels_jax.toy.dpo, configs/train/toy_dpo.py); write the diffusers pipeline folder with the
+   tuned DiT to --out, and the DiT before DPO beside it (transformer_pre_dpo/, bfloat16).
 Needs the test extra (torch, diffusers) for stages 2 and 3.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ from skyreels_jax.toy.text import TEXT_LEN
 from skyreels_jax.toy.world import held_out, render_clip
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "toy_df.py"
+PRE_DPO = "transformer_pre_dpo"  # the DiT before flow-DPO, kept in bfloat16 to compare against
 PIPELINE_CLASS = "SkyReelsV2DiffusionForcingPipeline"
 
 
@@ -119,7 +122,10 @@ def main(argv=None) -> int:
     ap.add_argument("--vae-clip-steps", type=int, default=500, help="VAE steps on whole 17-frame clips")
     ap.add_argument("--vae-long-steps", type=int, default=200, help="decoder-only steps on 33-frame clips")
     ap.add_argument("--dit-steps", type=int, default=None, help="override the config's total_steps")
-    ap.add_argument("--stop-after", choices=["vae", "latents"], help="stop after this stage")
+    ap.add_argument("--hold-out", action="store_true",
+                    help="keep the 12 caption combinations of world.held_out from the DiT")
+    ap.add_argument("--dpo-pairs", type=int, default=256, help="preference pairs for the flow-DPO stage")
+    ap.add_argument("--stop-after", choices=["vae", "latents", "dit"], help="stop after this stage")
     args = ap.parse_args(argv)
     work, t0 = Path(args.workdir), time.perf_counter()
     stage = lambda name: print(f"[{time.perf_counter() - t0:6.0f} s] {name}", flush=True)
@@ -157,8 +163,11 @@ def main(argv=None) -> int:
         from skyreels_jax.training import data
 
         stage("encode latents and captions")
-        keep = np.nonzero(_trained_on(ds, "train")[:args.num_latents])[0]
-        z, captions = _encode_latents(pipe / "vae", clips[keep]), [_captions(ds, "train")[i] for i in keep]
+        keep = np.arange(min(args.num_latents, len(clips)))
+        if args.hold_out:
+            keep = keep[_trained_on(ds, "train")[keep]]
+        captions = _captions(ds, "train")
+        z, captions = _encode_latents(pipe / "vae", clips[keep]), [captions[i] for i in keep]
         emb = _text_embeddings(pipe, all_captions() + [NEGATIVE_PROMPT_DF])
         examples = latent_examples(z, captions, emb, NEGATIVE_PROMPT_DF)
         data.build(data.LatentTextPairs, latents_dir, examples, latent_shape=z.shape[1:],
@@ -178,12 +187,32 @@ def main(argv=None) -> int:
     result = train(cfg)
     stage("export")
     export_dit(result, cfg, pipe / "transformer")
+    if args.stop_after == "dit":
+        return 0
+
+    from skyreels_jax.toy.dpo import run_dpo
+
+    stage("flow-DPO on pairs of the DiT's own samples")
+    tuned = run_dpo(pipe, work / "dpo", pairs=args.dpo_pairs)
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
-    shutil.copytree(pipe, out)
+    shutil.copytree(tuned, out)
+    save_bfloat16(pipe / "transformer", out / PRE_DPO)
     stage(f"wrote {out}")
     return 0
+
+
+def save_bfloat16(src: Path, dst: Path) -> Path:
+    """A copy of a diffusers transformer folder with its weights rounded to bfloat16 (half the bytes)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / "config.json", dst / "config.json")
+    name = "diffusion_pytorch_model.safetensors"
+    save_file({k: v.to(torch.bfloat16) for k, v in load_file(str(src / name)).items()}, str(dst / name))
+    return dst
 
 
 if __name__ == "__main__":

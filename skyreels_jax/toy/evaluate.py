@@ -1,13 +1,15 @@
 """Measure the shipped toy model from pixels; prints a markdown table (the numbers in docs/toy_model.md).
 
-    python -m skyreels_jax.toy.evaluate [--model toy] [--prompts 48] [--image-prompts 16] [--long-frames 169]
+    python -m skyreels_jax.toy.evaluate [--model toy] [--prompts 144] [--split all] [--image-prompts 16] [--long-frames 169]
 
 - VAE: PSNR of the round trip (load_vae, JAX) on held-out test clips (seeds the training never saw),
   and the adherence measures below on those round trips (what a perfect DiT could score).
-- Prompt adherence: for held-out prompts (the 12 colour × shape × direction combinations the DiT
-  never trained on, world.held_out, cycled, each with its own seed) and for seen ones (the other 60),
-  the fraction of videos where the captioned colour is present in ≥ 90% of frames AND its centroid
-  moves ≥ 2 px the captioned way over the first 9 frames; also each part alone.
+- Prompt adherence: for n prompts cycling over the 72 captions in a fixed shuffled order, each
+  sampled with its own seed (new videos: the training saw each caption with other clips), the
+  fraction of videos where the captioned colour is present in ≥ 90% of frames AND its centroid
+  moves ≥ 2 px the captioned way over the first 9 frames; also each part alone. `--split
+  held-out seen` measures a model built with `build --hold-out` on the 12 caption combinations it
+  never saw (world.held_out) and on the other 60.
 - Start image: the first frame of a held-out clip as the start image (image-to-video through
   diffusion forcing); PSNR of the generated first frame against it, and adherence as above.
 - Long video: diffusion-forcing videos of `--long-frames` frames (≥ 10× the 17 training frames)
@@ -52,18 +54,24 @@ def score(video: np.ndarray, colour: str, direction: str) -> dict:
     return dict(colour_present=present, direction_ok=moving, both=present and moving)
 
 
-def held_out_prompts(n: int, seen: bool = False) -> list[tuple[str, str, str]]:
-    """n (colour, shape, direction) prompts cycling over the combinations the DiT never trained on
-    (world.held_out), or with seen=True over the other 60, in a fixed shuffled order."""
-    combos = [c for c in itertools.product(COLOURS, SHAPES, DIRECTIONS) if held_out(*c) != seen]
+SPLITS = ("all", "held-out", "seen")
+
+
+def prompts(n: int, split: str = "all") -> list[tuple[str, str, str]]:
+    """n (colour, shape, direction) cycling in a fixed shuffled order over the 72 combinations
+    (split "all"), the 12 of world.held_out ("held-out") or the other 60 ("seen")."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    combos = [c for c in itertools.product(COLOURS, SHAPES, DIRECTIONS)
+              if split == "all" or held_out(*c) == (split == "held-out")]
     order = np.random.default_rng(7).permutation(len(combos))
     return [combos[order[i % len(combos)]] for i in range(n)]
 
 
-def adherence(pipe, n: int, seed: int = 1000, seen: bool = False, **gen) -> dict:
-    """Fractions of n held-out prompts (or seen ones; prompt i sampled with seed + i) that pass each measure."""
+def adherence(pipe, n: int, split: str = "all", seed: int = 1000, **gen) -> dict:
+    """Fractions of n prompts of `split` (prompt i sampled with seed + i) that pass each measure."""
     scores = []
-    for i, (colour, shape, direction) in enumerate(held_out_prompts(n, seen)):
+    for i, (colour, shape, direction) in enumerate(prompts(n, split)):
         video = pipe(caption(colour, shape, direction), num_frames=17, seed=seed + i, **{**GEN, **gen})
         scores.append(score(video, colour, direction))
     return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
@@ -83,15 +91,18 @@ def image_to_video(pipe, n: int, seed: int = 2000, **gen) -> dict:
                                                             for k in scores[0]})
 
 
-LONG_PROMPTS = (("red", "circle", "right"), ("cyan", "square", "up"), ("yellow", "triangle", "left"))
+LONG_PROMPTS = (("red", "circle", "right"), ("cyan", "square", "up"), ("yellow", "triangle", "left"),
+                ("green", "circle", "down"), ("blue", "triangle", "right"))
 
 
 def long_video(pipe, frames: int, prompt=LONG_PROMPTS[0], chunk: int = 16, seed: int = 0,
-               **gen) -> list[dict]:
-    """One diffusion-forcing video (windows of 17 frames, 9 of history); per chunk of frames: the
+               overlap_mode: str = "pixel", **gen) -> list[dict]:
+    """One diffusion-forcing video (windows of 17 frames, 9 of history; "pixel" overlap re-encodes
+    the history, so each window starts as the training clips did); per chunk of frames: the
     fraction of frames showing an object (a bright blob, any colour), the fraction showing the
     captioned colour, and the path length in px of the object's centroid."""
-    video = pipe(caption(*prompt), num_frames=frames, seed=seed, overlap_history=9, **{**GEN, **gen})
+    video = pipe(caption(*prompt), num_frames=frames, seed=seed, overlap_history=9, overlap_mode=overlap_mode,
+                 **{**GEN, **gen})
     return chunk_rows(video, prompt[0], chunk)
 
 
@@ -112,7 +123,8 @@ def chunk_rows(video: np.ndarray, colour: str, chunk: int = 16) -> list[dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="toy")
-    ap.add_argument("--prompts", type=int, default=48)
+    ap.add_argument("--prompts", type=int, default=144)
+    ap.add_argument("--split", nargs="+", choices=SPLITS, default=["all"])
     ap.add_argument("--image-prompts", type=int, default=16)
     ap.add_argument("--long-frames", type=int, default=169)
     args = ap.parse_args(argv)
@@ -124,9 +136,9 @@ def main(argv=None) -> int:
     print(f"| VAE round trip: colour present / moves the captioned way / both | "
           f"{v['colour_present']:.0%} / {v['direction_ok']:.0%} / {v['both']:.0%} |")
     pipe = load_pipeline(args.model)
-    for seen, name in ((False, "held-out"), (True, "seen")):
-        a = adherence(pipe, args.prompts, seen=seen)
-        print(f"| {name} prompts ({args.prompts}): colour present in ≥90% of frames / moves the captioned way "
+    for split in args.split:
+        a = adherence(pipe, args.prompts, split)
+        print(f"| prompts ({split}, {args.prompts}): colour present in ≥90% of frames / moves the captioned way "
               f"(first 9 frames) / both | {a['colour_present']:.0%} / {a['direction_ok']:.0%} / {a['both']:.0%} |")
     i2v = image_to_video(pipe, args.image_prompts)
     print(f"| start image ({args.image_prompts} held-out first frames): PSNR of the first frame | "
@@ -135,9 +147,10 @@ def main(argv=None) -> int:
           f"{i2v['direction_ok']:.0%} / {i2v['both']:.0%} |")
     print(f"\nlong videos ({args.long_frames} frames), per 16-frame chunk: fraction of frames with an object / "
           "with the captioned colour / the object's path (px)")
-    for prompt in LONG_PROMPTS:
-        rows = long_video(pipe, args.long_frames, prompt)
-        print(f"{' '.join(prompt)}: " + " ".join(f"{r['object']:.2f}/{r['colour']:.2f}/{r['path']:.0f}" for r in rows))
+    for mode, prompt in itertools.product(("pixel", "latent"), LONG_PROMPTS):
+        rows = long_video(pipe, args.long_frames, prompt, overlap_mode=mode)
+        print(f"{mode} overlap, {' '.join(prompt)}: "
+              + " ".join(f"{r['object']:.2f}/{r['colour']:.2f}/{r['path']:.0f}" for r in rows))
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     return 0
 

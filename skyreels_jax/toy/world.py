@@ -19,8 +19,9 @@ def caption(colour: str, shape: str, direction: str) -> str:
 
 
 def held_out(colour: str, shape: str, direction: str) -> bool:
-    """The 12 of the 72 (colour, shape, direction) combinations the DiT never trains on (2 per
-    colour, 4 per shape, 3 per direction): its prompt adherence is measured on these."""
+    """12 of the 72 (colour, shape, direction) combinations (2 per colour, 4 per shape, 3 per
+    direction) that `python -m skyreels_jax.toy.build --hold-out` keeps from the DiT: a test of
+    composing known words into captions it never saw."""
     return (list(COLOURS).index(colour) + SHAPES.index(shape) + list(DIRECTIONS).index(direction)) % 6 == 0
 
 
