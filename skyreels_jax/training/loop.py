@@ -127,7 +127,7 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     tx, schedule, step_fn = _compiled_step(cfg, graphdef, rest, obj)
     state = init_train_state(params, tx, seed=cfg.seed, ema=o.ema_decay > 0, reference=obj.needs_reference)
     loader = data.make_loader(prepare_source(cfg), global_batch=cfg.data.batch_size, text_len=cfg.data.text_len,
-                              seed=cfg.data.shuffle_seed, video_keys=_video_keys(cfg))
+                              seed=cfg.data.shuffle_seed, array_keys=_video_keys(cfg))
     it = iter(loader)
 
     c = cfg.checkpoint
