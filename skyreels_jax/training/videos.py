@@ -3,7 +3,7 @@
     captions.jsonl   {"file": "clip001.mp4", "caption": "a cat walks across a garden"}   (one per line)
     captions.csv     file,caption                                                        (with that header)
 
-`folder_examples` reads each video with imageio (pyav), keeps every `stride`-th frame (from the
+`FolderClips` reads each video with imageio (pyav), keeps every `stride`-th frame (from the
 target fps, when given), takes the first `frames` of them, and resizes and centre-crops each to
 height x width as the pipelines do with a condition image. A video that cannot be read, has too
 few frames, has no caption, or a caption whose file is absent becomes an Exception entry, which
@@ -56,14 +56,15 @@ def read_clip(path: str | Path, frames: int, height: int, width: int, fps: int |
 
     path = Path(path)
     try:
-        source_fps = iio.immeta(path, plugin="pyav").get("fps")
-        stride = frame_stride(source_fps, fps)
-        kept = []
-        for i, frame in enumerate(iio.imiter(path, plugin="pyav")):
-            if i % stride == 0:
-                kept.append(resize_crop(np.asarray(frame)[..., :3], height, width))
-                if len(kept) == frames:
-                    break
+        with iio.imopen(path, "r", plugin="pyav") as file:
+            source_fps = file.metadata().get("fps")
+            stride = frame_stride(source_fps, fps)
+            kept = []
+            for i, frame in enumerate(file.iter()):
+                if i % stride == 0:
+                    kept.append(resize_crop(np.asarray(frame)[..., :3], height, width))
+                    if len(kept) == frames:
+                        break
     except Exception as e:  # noqa: BLE001 - any decoder error means an unreadable file
         raise ValueError(f"cannot read video {path.name}: {e}") from e
     if len(kept) < frames:
@@ -72,24 +73,55 @@ def read_clip(path: str | Path, frames: int, height: int, width: int, fps: int |
     return np.stack(kept), int(out_fps)
 
 
-def folder_examples(folder: str | Path, captions: str | Path | dict, *, frames: int, height: int, width: int,
-                    fps: int | None = None):
-    """(file name, {"video", "caption", "fps"} or Exception) for every mp4 and every caption, sorted."""
-    folder = Path(folder)
-    table = captions if isinstance(captions, dict) else read_captions(captions)
-    files = {p.name: p for p in folder.glob("*.mp4")}
-    for name in sorted(set(files) | set(table)):
-        if name not in files:
-            yield name, FileNotFoundError(f"{name} is in the captions file but not in {folder}")
-        elif name not in table:
-            yield name, KeyError(f"{name} has no caption")
-        else:
-            try:
-                video, clip_fps = read_clip(files[name], frames, height, width, fps)
-            except ValueError as e:
-                yield name, e
-                continue
-            yield name, {"video": video, "caption": table[name], "fps": clip_fps}
+class FolderClips:
+    """Random access to a folder of mp4 files and its captions: `clips[i]` is (file name, {"video",
+    "caption", "fps"} or an Exception), over every mp4 and every captioned name, sorted."""
+
+    def __init__(self, folder: str | Path, captions: str | Path | dict, *, frames: int, height: int, width: int,
+                 fps: int | None = None):
+        check_clip_size(frames, height, width)
+        self.folder, self.size, self.fps = Path(folder), (frames, height, width), fps
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"no video folder {self.folder}")
+        self.captions = captions if isinstance(captions, dict) else read_captions(captions)
+        self.files = {p.name: p for p in self.folder.glob("*.mp4")}
+        self.names = sorted(set(self.files) | set(self.captions))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int):
+        name = self.names[i]
+        if name not in self.files:
+            return name, FileNotFoundError(f"{name} is in the captions file but not in {self.folder}")
+        if name not in self.captions:
+            return name, KeyError(f"{name} has no caption")
+        try:
+            video, clip_fps = read_clip(self.files[name], *self.size, fps=self.fps)
+        except ValueError as e:
+            return name, e
+        return name, {"video": video, "caption": self.captions[name], "fps": clip_fps}
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+class DatasetClips:
+    """The same access to a prepared VideoTextPairs dataset: `clips[i]` is (index, example)."""
+
+    def __init__(self, dataset_dir: str | Path):
+        from skyreels_jax.training.data import open_source
+
+        self.source = open_source(dataset_dir)
+        self.size = tuple(self.source.dataset_info.features["video"].shape[:3])
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int):
+        ex = self.source[i]
+        caption = ex["caption"].decode() if isinstance(ex["caption"], bytes) else str(ex["caption"])
+        return f"{i:08d}", {"video": np.asarray(ex["video"]), "caption": caption, "fps": int(ex["fps"])}
 
 
 def check_clip_size(frames: int, height: int, width: int) -> None:
@@ -114,6 +146,5 @@ class VideoTextPairs(_Builder):
 def import_videos(folder, captions, data_dir, *, frames: int, height: int, width: int, fps: int | None = None,
                   on_bad: str = "raise") -> VideoTextPairs:
     """Build (once) a VideoTextPairs dataset from a folder of mp4 files and a captions file."""
-    check_clip_size(frames, height, width)
-    examples = folder_examples(folder, captions, frames=frames, height=height, width=width, fps=fps)
-    return build(VideoTextPairs, data_dir, examples, frames=frames, height=height, width=width, on_bad=on_bad)
+    clips = FolderClips(folder, captions, frames=frames, height=height, width=width, fps=fps)
+    return build(VideoTextPairs, data_dir, iter(clips), frames=frames, height=height, width=width, on_bad=on_bad)
