@@ -119,3 +119,13 @@ def test_sharded_train_steps_match_one_device():
                             text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     print(result.stdout.strip().splitlines()[-1])
+
+
+def test_image_to_video_training_runs_and_its_loss_falls(tmp_path):
+    cfg = load_config(CONFIGS / "tiny_i2v.py", {"workdir": str(tmp_path), "total_steps": 80, "log_every": 1,
+                                                "checkpoint.every": 80})
+    train(cfg, verbose=False)
+    losses = [loss for _, loss, _ in _losses(tmp_path)]
+    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    print(f"I2V flow loss: first 10 steps {first:.3f}, last 10 steps {last:.3f}")
+    assert np.all(np.isfinite(losses)) and first / last > 1.5

@@ -84,3 +84,24 @@ def test_dpo_step_reference_and_refresh():
     assert float(evaluate(state["params"], state["ref_params"], batch, key)["reward_margin"]) != 0.0
     state = refresh_reference(state)
     assert float(evaluate(state["params"], state["ref_params"], batch, key)["reward_margin"]) == 0.0
+
+
+def test_first_frame_condition_and_missing_i2v_data():
+    from skyreels_jax.training.loop import _array_keys
+    from skyreels_jax.training.objectives import first_frame_condition
+
+    cond = jnp.arange(2 * 3 * 2 * 2 * 4, dtype=jnp.float32).reshape(2, 3, 2, 2, 4)
+    y = np.asarray(first_frame_condition(cond))
+    assert y.shape == (2, 3, 2, 2, 8)
+    np.testing.assert_array_equal(y[:, 0, ..., :4], 1.0)       # latent frame 0 holds the known first frame
+    np.testing.assert_array_equal(y[:, 1:, ..., :4], 0.0)
+    np.testing.assert_array_equal(y[..., 4:], cond)
+
+    class Cfg(dict):
+        objective = "flow"
+
+    i2v = DiT(dataclasses.replace(TINY, in_dim=36, image_dim=20), rngs=nnx.Rngs(0))
+    plain = [{"latents": 0, "context": 0}]
+    assert _array_keys(Cfg(), DiT(TINY, rngs=nnx.Rngs(0)), plain) == ("latents",)
+    with pytest.raises(ValueError, match="no \\['cond_latents', 'image_context'\\] for this i2v model.*--i2v"):
+        _array_keys(Cfg(), i2v, plain)

@@ -32,7 +32,7 @@ def base_config(objective: str, workdir: str) -> ml_collections.ConfigDict:
         shuffle_seed=0,
         on_bad="raise",                  # raise | skip (counted and logged) for bad examples at build time
         synthetic=dict(num_examples=16, frames=3, height=8, width=8, channels=16, tokens=4,
-                       text_dim=TINY_DIT["text_dim"], seed=0)))
+                       text_dim=TINY_DIT["text_dim"], seed=0, image_dim=None)))   # image_dim: I2V examples
 
     cfg.noise = ml_collections.ConfigDict(dict(
         logit_mean=0.0, logit_std=1.0,   # logit-normal σ

@@ -67,8 +67,18 @@ def build_model(cfg) -> DiT:
     return DiT(dit_cfg, rngs=nnx.Rngs(cfg.seed))
 
 
-def _video_keys(cfg):
-    return ("chosen", "rejected") if cfg.objective == "dpo" else ("latents",)
+def _array_keys(cfg, model: DiT, source) -> tuple[str, ...]:
+    """The arrays a batch needs: the videos of the objective, plus the I2V condition for image models."""
+    keys = ("chosen", "rejected") if cfg.objective == "dpo" else ("latents",)
+    if model.config.image_dim:
+        keys += ("cond_latents", "image_context")
+    missing = [k for k in keys if k not in source[0]]
+    if missing:
+        hint = (" (an image-to-video model trains on data preprocessed with --i2v)" if "cond_latents" in missing
+                else "")
+        raise ValueError(f"the training data has no {missing} for this {model.config.variant} model "
+                         f"with objective {cfg.objective!r}{hint}")
+    return keys
 
 
 def prepare_source(cfg):
@@ -77,12 +87,17 @@ def prepare_source(cfg):
     builder_cls = data.PreferencePairs if cfg.objective == "dpo" else data.LatentTextPairs
     if d.get("synthetic"):
         s = d.synthetic
-        make = synthetic.preference_examples if cfg.objective == "dpo" else synthetic.latent_text_examples
         shape = (s.frames, s.height, s.width, s.channels)
-        builder = data.build(builder_cls, Path(cfg.workdir) / "data",
-                             make(s.num_examples, frames=s.frames, height=s.height, width=s.width,
-                                  channels=s.channels, tokens=s.tokens, text_dim=s.text_dim, seed=s.seed),
-                             latent_shape=shape, text_dim=s.text_dim, on_bad=d.on_bad)
+        kw = dict(frames=s.frames, height=s.height, width=s.width, channels=s.channels, tokens=s.tokens,
+                  text_dim=s.text_dim, seed=s.seed)
+        if cfg.objective == "dpo":
+            examples, extra = synthetic.preference_examples(s.num_examples, **kw), {}
+        else:
+            image_dim = s.get("image_dim")
+            examples = synthetic.latent_text_examples(s.num_examples, image_dim=image_dim, **kw)
+            extra = {"image_dim": image_dim}
+        builder = data.build(builder_cls, Path(cfg.workdir) / "data", examples, latent_shape=shape,
+                             text_dim=s.text_dim, on_bad=d.on_bad, **extra)
         return builder.as_data_source()["train"]
     return data.open_source(d.dir)
 
@@ -123,11 +138,13 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     obj = _objective(cfg)
     o = cfg.optim
-    graphdef, params, rest = split_model(build_model(cfg))
+    model = build_model(cfg)
+    graphdef, params, rest = split_model(model)
     tx, schedule, step_fn = _compiled_step(cfg, graphdef, rest, obj)
     state = init_train_state(params, tx, seed=cfg.seed, ema=o.ema_decay > 0, reference=obj.needs_reference)
-    loader = data.make_loader(prepare_source(cfg), global_batch=cfg.data.batch_size, text_len=cfg.data.text_len,
-                              seed=cfg.data.shuffle_seed, array_keys=_video_keys(cfg))
+    source = prepare_source(cfg)
+    loader = data.make_loader(source, global_batch=cfg.data.batch_size, text_len=cfg.data.text_len,
+                              seed=cfg.data.shuffle_seed, array_keys=_array_keys(cfg, model, source))
     it = iter(loader)
 
     c = cfg.checkpoint
