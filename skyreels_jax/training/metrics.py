@@ -3,7 +3,7 @@ installed, TensorBoard event files under `workdir/tensorboard` (written without 
 
 Only one process writes (process 0 in a multi-host run). On resume, JSONL entries past the
 resumed step are dropped, and TensorBoard is told to discard its later events too (a session
-START marker at that step), so both show the resumed run's curve once.
+START marker after that step), so both show the resumed run's curve once.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class MetricsLog:
         if self.tb is not None and start_step > 0:
             writer, event_pb2, _ = self.tb
             start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-            writer.add_event(event_pb2.Event(wall_time=time.time(), step=start_step, session_log=start))
+            writer.add_event(event_pb2.Event(wall_time=time.time(), step=start_step + 1, session_log=start))
 
     @property
     def tensorboard_dir(self) -> Path | None:
