@@ -27,7 +27,7 @@ from skyreels_jax.training.metrics import MetricsLog
 from skyreels_jax.training.run_config import array_keys, build_model, load_config, objective, prepare_source
 from skyreels_jax.training.step import init_train_state, make_optimizer, make_train_step, refresh_reference, split_model
 
-__all__ = ["load_config", "train"]
+__all__ = ["load_config", "train", "trained_params"]
 
 _CACHE: dict = {}
 
@@ -123,3 +123,12 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     ckpt.close()
     log.close()
     return {"state": state, "metrics": last, "graphdef": graphdef, "rest": rest, "lora_scale": lora_scale}
+
+
+def trained_params(result: dict, *, ema: bool = True):
+    """The full parameters a train() result ends with: the EMA (when kept and ema=True) or the raw
+    weights, with a LoRA tree merged into its base. nnx.merge(result["graphdef"], this, result["rest"])
+    is the trained DiT."""
+    state = result["state"]
+    params = state["ema"] if ema and "ema" in state else state["params"]
+    return params if "base" not in state else lora.merge(state["base"], params, result["lora_scale"])
