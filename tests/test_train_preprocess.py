@@ -11,6 +11,7 @@ from skyreels_jax.training import data, preprocess, videos
 from tests.conftest import rel_err
 from tests.test_train_videos import make_folder
 
+pytestmark = pytest.mark.filterwarnings("ignore:image\\(s\\).*upscaled")   # 16 px frames, 28 px CLIP
 SIZE = ["--frames", "5", "--height", "16", "--width", "16"]
 
 
@@ -88,3 +89,21 @@ def test_processes_take_their_shards(pipeline, tmp_path):
     builder = preprocess.assemble(out, on_bad="skip")
     ex = builder.as_data_source()["train"][0]
     assert "image_context" not in ex and len(builder.bad) == 4
+
+
+def test_fine_tune_the_i2v_model_on_preprocessed_mp4s(pipeline, tmp_path):
+    """End to end: mp4 files -> preprocess (--i2v) -> fine-tune the pipeline's own I2V DiT from its checkpoint."""
+    from pathlib import Path
+
+    from skyreels_jax.training.loop import load_config, train
+
+    clips, captions = make_folder(tmp_path)
+    out = tmp_path / "latents"
+    assert _cli(pipeline, clips, captions, out, "--on-bad", "skip") == 0
+    dataset = next((out / "dataset").rglob("dataset_info.json")).parent
+    config = Path(__file__).parents[1] / "configs" / "train" / "tiny_i2v.py"
+    cfg = load_config(config, {"workdir": str(tmp_path / "run"), "init_checkpoint": str(pipeline / "transformer"),
+                               "data.dir": str(dataset), "data.batch_size": 2, "data.text_len": 32,
+                               "total_steps": 3, "log_every": 1, "checkpoint.every": 3})
+    result = train(cfg, verbose=False)
+    assert int(result["state"]["step"]) == 3 and np.isfinite(result["metrics"]["loss"])

@@ -28,7 +28,7 @@ def base_config(objective: str, workdir: str) -> ml_collections.ConfigDict:
         attention="auto"))
 
     cfg.data = ml_collections.ConfigDict(dict(
-        dir="",                          # a prepared tfds dataset folder (holds dataset_info.json)
+        dir="",                          # a prepared tfds dataset folder (holds dataset_info.json); else synthetic
         batch_size=4,                    # global batch (split over hosts, then over grad_accum)
         text_len=8,                      # text embeddings are zero-padded to this many tokens (512 real)
         shuffle_seed=0,

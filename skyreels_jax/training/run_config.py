@@ -70,9 +70,12 @@ def array_keys(cfg, model: DiT, source) -> tuple[str, ...]:
 
 
 def prepare_source(cfg):
-    """The random-access training source; builds the synthetic dataset first if configured."""
+    """The random-access training source: the prepared dataset at cfg.data.dir, or else the synthetic
+    one (built first)."""
     d = cfg.data
     builder_cls = data.PreferencePairs if cfg.objective == "dpo" else data.LatentTextPairs
+    if d.get("dir"):
+        return data.open_source(d.dir)
     if d.get("synthetic"):
         s = d.synthetic
         shape = (s.frames, s.height, s.width, s.channels)
@@ -97,7 +100,7 @@ def prepare_source(cfg):
             build()
         multihost_utils.sync_global_devices("synthetic training data")
         return build().as_data_source()["train"]
-    return data.open_source(d.dir)
+    raise ValueError("no training data: set data.dir to a prepared dataset folder (skyreels-jax preprocess)")
 
 
 def objective(cfg) -> Objective:
