@@ -64,7 +64,9 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     mesh = make_mesh(**cfg.mesh.to_dict()) if cfg.get("mesh") else make_mesh()
     obj, o = objective(cfg), cfg.optim
     model = build_model(cfg, mesh)
+    dit_config = model.config
     graphdef, params, rest = split_model(model)
+    del model          # its parameters are donated to the state below
     if not cfg.get("init_checkpoint"):
         params = sharding.place(params, mesh)
     params, base, lora_scale = _trainable(cfg, params, mesh)
@@ -88,7 +90,7 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     source = prepare_source(cfg)
     batch_size = cfg.data.batch_size
     it = iter(make_loader(source, global_batch=batch_size, text_len=cfg.data.text_len, seed=cfg.data.shuffle_seed,
-                          array_keys=array_keys(cfg, model, source), rows=sharding.local_rows(mesh, batch_size)))
+                          array_keys=array_keys(cfg, dit_config, source), rows=sharding.local_rows(mesh, batch_size)))
 
     c = cfg.checkpoint
     ckpt = Checkpointer(workdir / "checkpoints", save_every=c.every, max_to_keep=c.max_to_keep,

@@ -55,16 +55,16 @@ def build_model(cfg, mesh=None) -> DiT:
     return DiT(dit_cfg, rngs=nnx.Rngs(cfg.seed))
 
 
-def array_keys(cfg, model: DiT, source) -> tuple[str, ...]:
+def array_keys(cfg, dit: DiTConfig, source) -> tuple[str, ...]:
     """The arrays a batch needs: the videos of the objective, plus the I2V condition for image models."""
     keys = ("chosen", "rejected") if cfg.objective == "dpo" else ("latents",)
-    if model.config.image_dim:
+    if dit.image_dim:
         keys += ("cond_latents", "image_context")
     missing = [k for k in keys if k not in source[0]]
     if missing:
         hint = (" (an image-to-video model trains on data preprocessed with --i2v)" if "cond_latents" in missing
                 else "")
-        raise ValueError(f"the training data has no {missing} for this {model.config.variant} model "
+        raise ValueError(f"the training data has no {missing} for this {dit.variant} model "
                          f"with objective {cfg.objective!r}{hint}")
     return keys
 

@@ -48,10 +48,11 @@ def place(tree, mesh: Mesh):
 
 def init_state(init_fn, mesh: Mesh, *arrays):
     """(init_fn(*arrays), its shardings): e.g. step.init_train_state with everything but the array
-    arguments bound, jitted with every output sharded as `tree_shardings` says. The arrays
-    (parameters, a LoRA base) must already be on the mesh."""
+    arguments bound, jitted with every output sharded as `tree_shardings` says. The arrays must
+    already be on the mesh; they are donated (the state takes their buffers, not a copy)."""
     shardings = tree_shardings(jax.eval_shape(init_fn, *arrays), mesh)
-    return jax.jit(init_fn, out_shardings=shardings)(*arrays), shardings
+    donate = tuple(range(len(arrays)))
+    return jax.jit(init_fn, out_shardings=shardings, donate_argnums=donate)(*arrays), shardings
 
 
 def batch_sharding(mesh: Mesh, ndim: int = 1) -> NamedSharding:
