@@ -7,6 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
+from skyreels_jax.parallel import distributed
+
 RESOLUTIONS = {"540P": (544, 960), "720P": (720, 1280)}
 
 
@@ -50,13 +52,7 @@ def add_parser(commands) -> None:
                     help="latent: reuse history latents (no drift); pixel: decode and re-encode, as the original")
     df.add_argument("--work-dir", type=Path, help="where finished windows are kept so a rerun resumes "
                     "(default: OUTPUT.work next to the output, removed when the video is written)")
-    mh = p.add_argument_group("multi-host (batch mode: each process takes every N-th prompt)")
-    mh.add_argument("--distributed", action="store_true", help="join a multi-host run with jax.distributed: "
-                    "automatic on TPU pods (and SLURM/Open MPI); elsewhere give the three flags below or "
-                    "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID")
-    mh.add_argument("--coordinator", help="host:port of process 0")
-    mh.add_argument("--num-processes", type=int)
-    mh.add_argument("--process-id", type=int)
+    distributed.add_arguments(p, "multi-host (batch mode: each process takes every N-th prompt)")
     p.add_argument("--low-memory", action="store_true", help="free the encoders after each use")
     p.add_argument("--no-cache", action="store_true", help="do not cache the converted DiT")
 

@@ -1,16 +1,12 @@
 """Multi-host batch generation: two local processes (jax.distributed over 127.0.0.1, gloo) share a
 prompt file, write every video exactly once, and a rerun makes only what is missing."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from skyreels_jax.parallel.batch import group_share
 from skyreels_jax.parallel.distributed import initialize
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.multihost import run_processes
 
 
 def test_group_share_deals_round_robin():
@@ -35,23 +31,7 @@ def test_initialize_errors(monkeypatch):
 
 
 def _run_pair(model, prompts, outdir):
-    import portpicker
-
-    port = portpicker.pick_unused_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.multihost_check", str(i), str(port), str(model),
-                               str(prompts), str(outdir)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
-    logs = []
-    for p in procs:
-        try:
-            logs.append(p.communicate(timeout=400)[0])
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-3000:] for log in logs)
-    return logs
+    return run_processes("tests.multihost_check", model, prompts, outdir)
 
 
 def test_two_processes_write_every_video_once(tmp_path):

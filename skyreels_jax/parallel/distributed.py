@@ -13,6 +13,18 @@ import jax
 ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
 
+def add_arguments(parser, title: str):
+    """The --distributed, --coordinator, --num-processes and --process-id flags, as one argument group."""
+    group = parser.add_argument_group(title)
+    group.add_argument("--distributed", action="store_true", help="join a multi-host run with jax.distributed: "
+                       "automatic on TPU pods (and SLURM/Open MPI); elsewhere give the three flags below or "
+                       f"{', '.join(ENV)}")
+    group.add_argument("--coordinator", help="host:port of process 0")
+    group.add_argument("--num-processes", type=int)
+    group.add_argument("--process-id", type=int)
+    return group
+
+
 def initialize(coordinator: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, timeout: int = 300) -> None:
     """jax.distributed.initialize with checks: all three of coordinator/count/id or none of them."""
