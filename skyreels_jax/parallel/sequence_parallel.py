@@ -47,6 +47,28 @@ def _axes_dividing(mesh, names, size):
     return tuple(axes) or None, total
 
 
+def check_heads(num_heads: int, mesh) -> None:
+    """Raise unless Ulysses can split `num_heads` over the mesh: the heads left on each `tensor`
+    shard must divide by the `context` size (the all-to-all hands each device whole heads)."""
+    _, tensor = _axes_dividing(mesh, ("tensor",), num_heads)
+    local, ctx = num_heads // tensor, mesh.shape.get(AXIS, 1)
+    if local % ctx:
+        raise ValueError(f"Ulysses attention needs the heads per device ({local} of {num_heads}, tensor={tensor}) "
+                         f"to divide by the context size {ctx}; use a context size that divides them, "
+                         "or sequence parallel 'ring'")
+
+
+def check_config(config, mesh) -> None:
+    """Early checks of a DiT config's sequence parallelism against the mesh it will run on."""
+    if config.sequence_parallel is None:
+        return
+    if mesh is None or mesh.shape.get(AXIS, 1) < 2:
+        raise ValueError(f"sequence_parallel={config.sequence_parallel!r} splits attention over the mesh's 'context' "
+                         "axis: pass a mesh with context > 1, e.g. mesh=make_mesh(context=4) (CLI: --mesh 1,1,4,1)")
+    if config.sequence_parallel == "ulysses":
+        check_heads(config.num_heads, mesh)
+
+
 def _prepare(q, k, v, q_block, k_block, bias, k_mask):
     """Checks, padding of L to the context size, and the shard specs shared by both wrappers."""
     if bias is not None or k_mask is not None:
@@ -67,9 +89,9 @@ def _prepare(q, k, v, q_block, k_block, bias, k_mask):
         q_block = jnp.concatenate([q_block.astype(jnp.int32), jnp.zeros((pad,), jnp.int32)])
         k_block = jnp.concatenate([k_block.astype(jnp.int32), jnp.full((pad,), _HIDDEN, jnp.int32)])
     batch, _ = _axes_dividing(mesh, ("data", "fsdp"), q.shape[0])
-    heads, tensor = _axes_dividing(mesh, ("tensor",), q.shape[2])
+    heads, _ = _axes_dividing(mesh, ("tensor",), q.shape[2])
     spec = P(batch, AXIS, heads, None)
-    return mesh, ctx, q, k, v, q_block, k_block, spec, q.shape[2] // tensor, length
+    return mesh, ctx, q, k, v, q_block, k_block, spec, length
 
 
 def ulysses_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=None, scale=None,
@@ -79,11 +101,8 @@ def ulysses_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=
     check_vma is off: the local backends (e.g. the chunked scan) build carries that are not
     marked as varying over `context`.
     """
-    mesh, ctx, q, k, v, q_block, k_block, spec, local_heads, length = _prepare(q, k, v, q_block, k_block,
-                                                                                bias, k_mask)
-    if local_heads % ctx:
-        raise ValueError(f"Ulysses attention needs the heads per device ({local_heads}) to divide by the context "
-                         f"size {ctx}; use a context size that divides them, or backend 'ring'")
+    mesh, ctx, q, k, v, q_block, k_block, spec, length = _prepare(q, k, v, q_block, k_block, bias, k_mask)
+    check_heads(q.shape[2], mesh)
     to_heads = partial(jax.lax.all_to_all, axis_name=AXIS, split_axis=2, concat_axis=1, tiled=True)
     to_sequence = partial(jax.lax.all_to_all, axis_name=AXIS, split_axis=1, concat_axis=2, tiled=True)
 
@@ -105,7 +124,7 @@ def ring_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=Non
     `inner` is accepted for a uniform signature; each ring step is one dense float32 block.
     """
     del inner
-    mesh, ctx, q, k, v, q_block, k_block, spec, _, length = _prepare(q, k, v, q_block, k_block, bias, k_mask)
+    mesh, ctx, q, k, v, q_block, k_block, spec, length = _prepare(q, k, v, q_block, k_block, bias, k_mask)
     if q_block is None:
         q_block = k_block = jnp.zeros((q.shape[1],), jnp.int32)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale

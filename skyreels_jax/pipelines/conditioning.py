@@ -10,7 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import PartitionSpec as P
 from PIL import Image
+
+from skyreels_jax.parallel.mesh import MESH_AXES
+from skyreels_jax.parallel.vae_split import latent_spec
 
 
 def load_image(image) -> np.ndarray:
@@ -71,12 +75,19 @@ def _to_uint8(frames: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnums=0)
 def _decode_uint8(graphdef, state, latents):
-    return _to_uint8(nnx.merge(graphdef, state).decode_raw(latents)[0])
+    mesh = jax.sharding.get_abstract_mesh()
+    on_mesh = not mesh.empty and set(MESH_AXES) <= set(mesh.axis_names)
+    if on_mesh:  # the latent rows split over the devices, as decode_split does
+        latents = jax.lax.with_sharding_constraint(latents, latent_spec(mesh, latents.shape))
+    frames = _to_uint8(nnx.merge(graphdef, state).decode_raw(latents)[0])
+    # every process of a multi-host group gets the whole video (a sharded one could not be read back)
+    return jax.lax.with_sharding_constraint(frames, P()) if on_mesh else frames
 
 
 def decode_to_uint8(vae, latents) -> np.ndarray:
     """uint8 frames [F, H, W, 3] of latents [1, F_lat, h, w, z]: the decode and the conversion are one
-    compiled program, so a long video exists once in float32 (inside the decode) and once in uint8."""
+    compiled program, so a long video exists once in float32 (inside the decode) and once in uint8.
+    Under a mesh (jax.set_mesh, as the pipelines run) the decode is split by rows over the devices."""
     return np.asarray(_decode_uint8(*nnx.split(vae), latents))
 
 
