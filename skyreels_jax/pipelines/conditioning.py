@@ -13,7 +13,7 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 from PIL import Image
 
-from skyreels_jax.parallel.mesh import MESH_AXES
+from skyreels_jax.parallel.mesh import current_mesh
 from skyreels_jax.parallel.vae_split import latent_spec
 
 
@@ -75,13 +75,12 @@ def _to_uint8(frames: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnums=0)
 def _decode_uint8(graphdef, state, latents):
-    mesh = jax.sharding.get_abstract_mesh()
-    on_mesh = not mesh.empty and set(MESH_AXES) <= set(mesh.axis_names)
-    if on_mesh:  # the latent rows split over the devices, as decode_split does
+    mesh = current_mesh()
+    if mesh is not None:  # the latent rows split over the devices, as decode_split does
         latents = jax.lax.with_sharding_constraint(latents, latent_spec(mesh, latents.shape))
     frames = _to_uint8(nnx.merge(graphdef, state).decode_raw(latents)[0])
     # every process of a multi-host group gets the whole video (a sharded one could not be read back)
-    return jax.lax.with_sharding_constraint(frames, P()) if on_mesh else frames
+    return frames if mesh is None else jax.lax.with_sharding_constraint(frames, P())
 
 
 def decode_to_uint8(vae, latents) -> np.ndarray:
