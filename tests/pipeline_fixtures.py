@@ -64,8 +64,9 @@ def reference_video(pipe, noise: np.ndarray, **kwargs) -> np.ndarray:
     return (np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
-def build_df_pipeline(root: Path):
-    """(folder, {"t2v", "i2v", "v2v": diffusers DF pipelines sharing one tiny DF model with the fps embedding})."""
+def build_df_pipeline(root: Path, **dit_kwargs):
+    """(folder, {"t2v", "i2v", "v2v": diffusers DF pipelines sharing one tiny DF model with the fps embedding});
+    dit_kwargs change the tiny DiT (e.g. num_attention_heads)."""
     from diffusers import (SkyReelsV2DiffusionForcingImageToVideoPipeline, SkyReelsV2DiffusionForcingPipeline,
                            SkyReelsV2DiffusionForcingVideoToVideoPipeline, UniPCMultistepScheduler)
 
@@ -76,7 +77,7 @@ def build_df_pipeline(root: Path):
                                         solver_order=2, solver_type="bh2", predict_x0=True,
                                         lower_order_final=True, final_sigmas_type="zero")
     transformer = dit_fixtures.build_reference("df", in_channels=Z, out_channels=Z,
-                                               text_dim=text_encoder.config.d_model)
+                                               text_dim=text_encoder.config.d_model, **dit_kwargs)
     parts = (tokenizer, text_encoder, transformer, vae, scheduler)
     pipes = {"t2v": SkyReelsV2DiffusionForcingPipeline(*parts),
              "i2v": SkyReelsV2DiffusionForcingImageToVideoPipeline(*parts),

@@ -28,6 +28,7 @@ from flax import nnx
 from skyreels_jax.checkpoints.fill import CheckpointError
 from skyreels_jax.checkpoints.orbax_io import StreamingWriter, path_name, restore_module, stored
 from skyreels_jax.checkpoints.sources import MODELS, Source
+from skyreels_jax.parallel.sequence_parallel import check_config
 from skyreels_jax.models import DiTConfig, VAEConfig
 from skyreels_jax.models.clip import CLIPVisionConfig
 from skyreels_jax.models.umt5 import UMT5Config
@@ -118,6 +119,8 @@ def load_converted(root, component: str, dtype=None, *, mesh=None, **overrides):
     name = "transformer" if component == "dit" else component
     info = read_component(root, name)
     config = component_config(info, dtype, **overrides)
+    if name == "transformer":
+        check_config(config, mesh)
     dtypes = None if dtype is not None else {p: d for p, (_, d) in info["tensors"].items()}
     model = restore_module(epath.Path(root) / name / CHECKPOINT,
                            lambda: MODELS[name](config, rngs=nnx.Rngs(0)), mesh, dtypes)

@@ -22,6 +22,9 @@ from skyreels_jax.nn.jit import jit_call
 from skyreels_jax.nn.embeddings import gelu_tanh
 from skyreels_jax.nn.stack import stacked
 from skyreels_jax.nn.dtypes import DtypeConfig
+from skyreels_jax.parallel.rules import constrain
+
+TOKENS = ("batch", "length", None)  # the token stream [B, L, D]: the CFG pair over data, tokens over context
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,11 +146,11 @@ class DiT(nnx.Module):
 
         def one_block(x, layer_params):
             block = nnx.merge(graphdef, layer_params)
-            return block(x, e0, context, image_context, rope, q_block, k_block), None
+            return constrain(block(x, e0, context, image_context, rope, q_block, k_block), TOKENS), None
 
         if self.config.remat:
             one_block = jax.checkpoint(one_block)
-        x, _ = jax.lax.scan(one_block, x, stacked)
+        x, _ = jax.lax.scan(one_block, constrain(x, TOKENS), stacked)
         return x
 
     def _unpatchify(self, out, grid):

@@ -103,29 +103,45 @@ def _chunked_attention(q, k, v, q_block, k_block, bias, k_mask, scale, chunk):
         bias_side = None if bias_i is None else jnp.moveaxis(bias_i, 3, 0)
 
         def step(carry, kv):
-            m, l, acc = carry
             (k_j, v_j, ok_j, kb_j), bias_j = kv
-            s = jnp.einsum("bqnd,bknd->bnqk", q_i, k_j, preferred_element_type=jnp.float32) * scale
-            if bias_j is not None:
-                s = s + bias_j
             visible = ok_j[:, None, None, :] & (kb_j[None, :] <= qb_i[:, None])[None, None]
-            s = jnp.where(visible, s, -jnp.inf)
-            m_new = jnp.maximum(m, s.max(-1))
-            m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
-            p = jnp.exp(s - m_safe[..., None])
-            correction = jnp.exp(m - m_safe)
-            l = l * correction + p.sum(-1)
-            acc = acc * correction[..., None] + jnp.einsum(
-                "bnqk,bknd->bnqd", p.astype(v_j.dtype), v_j, preferred_element_type=jnp.float32)
-            return (m_new, l, acc), None
+            return online_softmax_step(carry, q_i, k_j, v_j, visible, scale, bias_j), None
 
-        init = (jnp.full((b, n, qc), -jnp.inf, jnp.float32), jnp.zeros((b, n, qc), jnp.float32),
-                jnp.zeros((b, n, qc, d), jnp.float32))
-        (_, l, acc), _ = jax.lax.scan(step, init, (key_side, bias_side))
-        l = jnp.where(l == 0.0, 1.0, l)  # padded query rows that see no key
-        return (acc / l[..., None]).transpose(0, 2, 1, 3)  # [b, qc, n, d]
+        stats, _ = jax.lax.scan(step, online_softmax_init(b, n, qc, d), (key_side, bias_side))
+        return online_softmax_finish(stats)  # [b, qc, n, d]
 
     queries = _pad_to(q, 1, qc).reshape(b, nq, qc, n, d).swapaxes(0, 1)
     q_blocks = _pad_to(q_block, 0, qc).reshape(nq, qc)
     out = jax.lax.map(one_query_chunk, (queries, q_blocks, bias))  # [nq, b, qc, n, d]
     return out.swapaxes(0, 1).reshape(b, nq * qc, n, d)[:, :lq].astype(q.dtype)
+
+
+# -- the online softmax of flash attention, shared by the chunked backend and ring attention ----------
+def online_softmax_init(b: int, n: int, lq: int, d: int):
+    """(running max, running sum, accumulator) before any key, float32."""
+    return (jnp.full((b, n, lq), -jnp.inf, jnp.float32), jnp.zeros((b, n, lq), jnp.float32),
+            jnp.zeros((b, n, lq, d), jnp.float32))
+
+
+def online_softmax_step(stats, q, k, v, visible, scale, bias=None):
+    """Fold one block of keys [b, kc, n, d] into the running statistics of queries q [b, lq, n, d]."""
+    m, l, acc = stats
+    s = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
+    if bias is not None:
+        s = s + bias
+    s = jnp.where(visible, s, -jnp.inf)
+    m_new = jnp.maximum(m, s.max(-1))
+    m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)  # rows that have seen no visible key yet
+    p = jnp.exp(s - m_safe[..., None])
+    correction = jnp.exp(m - m_safe)
+    l = l * correction + p.sum(-1)
+    acc = acc * correction[..., None] + jnp.einsum("bnqk,bknd->bnqd", p.astype(v.dtype), v,
+                                                   preferred_element_type=jnp.float32)
+    return m_new, l, acc
+
+
+def online_softmax_finish(stats) -> jax.Array:
+    """The attention output [b, lq, n, d] (float32) from the final statistics; rows with no key give 0."""
+    _, l, acc = stats
+    l = jnp.where(l == 0.0, 1.0, l)
+    return (acc / l[..., None]).transpose(0, 2, 1, 3)

@@ -1,14 +1,19 @@
 """load_pipeline and the pipeline call: prompt (and images or a video) in, uint8 video out."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
+from skyreels_jax.checkpoints.dit_loader import check_overrides, load_transformer_cached
 from skyreels_jax.hub import resolve
 from skyreels_jax.pipelines import diffusion_forcing
 from skyreels_jax.pipelines.checks import check_call
@@ -35,6 +40,15 @@ class Lazy:
         self._value = None
 
 
+def _under_mesh(method):
+    """Run a Pipeline method with jax.set_mesh(self.mesh) when the pipeline has a mesh."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with contextlib.nullcontext() if self.mesh is None else jax.set_mesh(self.mesh):
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 @dataclasses.dataclass
 class Pipeline:
     """A loaded model folder: call it with a prompt (and images) to get a uint8 video [F, H, W, 3]."""
@@ -46,6 +60,7 @@ class Pipeline:
     image_encoder: Lazy | None
     scheduler: str = "unipc"
     low_memory: bool = False     # free the encoders after each use (they reload on the next call)
+    mesh: Mesh | None = None     # the mesh the weights live on; calls run under it (sequence parallel needs it)
 
     @property
     def mode(self) -> str:
@@ -57,6 +72,7 @@ class Pipeline:
             self.text_encoder.free()
         return context
 
+    @_under_mesh
     def __call__(self, prompt: str | list[str], negative_prompt: str | None = None, image=None, end_image=None,
                  video=None, num_frames: int = 97, height: int = 544, width: int = 960, num_steps: int | None = None,
                  guidance_scale: float | None = None, shift: float | None = None, seed: int = 0, latents=None,
@@ -119,15 +135,18 @@ def _digest(array) -> str | None:
 
 
 def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: bool = True,
-                  scheduler: str = "unipc", low_memory: bool = False) -> Pipeline:
+                  scheduler: str = "unipc", low_memory: bool = False,
+                  dit_overrides: Mapping | None = None) -> Pipeline:
     """A pipeline from a diffusers pipeline folder, an original SkyReels-V2 folder, or a Hub id.
 
     dtype is the DiT's and encoders' dtype (default bfloat16 on accelerators, float32 on CPU);
     the VAE runs in float32 as in the reference. With cache=True the converted DiT is kept as
     an Orbax checkpoint so that the next start skips the conversion (see checkpoints.cache).
+    With a mesh (skyreels_jax.parallel.make_mesh) the DiT and encoders are sharded over it and
+    every call runs under it. dit_overrides sets DiTConfig fields that do not change the weights
+    (dit_loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
     """
     from skyreels_jax.checkpoints import load_image_encoder, load_text_encoder, load_vae
-    from skyreels_jax.checkpoints.dit_loader import load_transformer_cached
 
     folder = inspect_folder(resolve(path_or_hub_id))
     if dtype is None:
@@ -136,13 +155,13 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
         from skyreels_jax.checkpoints.converted import load_converted
 
         load = lambda name, dt=dtype, **kw: load_converted(folder.root, name, dt, **kw)
-        return Pipeline(folder, load("transformer", mesh=mesh), load("vae", jnp.float32),
-                        Lazy(lambda: load("text_encoder", mesh=mesh)),
+        return Pipeline(folder, load("transformer", mesh=mesh, **check_overrides(dit_overrides)),
+                        load("vae", jnp.float32), Lazy(lambda: load("text_encoder", mesh=mesh)),
                         Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,
-                        scheduler, low_memory)
-    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache)
+                        scheduler, low_memory, mesh)
+    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, **check_overrides(dit_overrides))
     vae = load_vae(folder.vae)
     text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh))
     image_encoder = (Lazy(lambda: load_image_encoder(folder.image_encoder, dtype, mesh=mesh))
                      if folder.image_encoder else None)
-    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory)
+    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory, mesh)
