@@ -12,7 +12,7 @@ conversion built whole on the host) and the baseline RSS of a process that has o
 libraries. For the
 bfloat16 conversion it also restores the converted DiT (load_converted, stored dtypes) in a
 fresh process and prints that peak beside the restored model's size.
-The bound is stated in README.md (Performance); tests/test_convert.py checks it (slow).
+The bound is stated in README.md (Converting); tests/test_convert.py checks it (slow).
 """
 from __future__ import annotations
 

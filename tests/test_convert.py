@@ -323,8 +323,8 @@ def test_bf16_source_keep_or_float32(tmp_path):
 
 @pytest.mark.slow
 def test_conversion_memory_at_real_width_does_not_grow_with_depth(tmp_path):
-    """The bound stated in README.md (Performance): converting a DiT of 14B width (dim 5120) to bf16
-    peaks under 1.5 GiB above the process baseline, at 2 and 6 layers alike (about 2 min, 7 GB of disk)."""
+    """The bound stated in README.md (Converting): converting a DiT of 14B width (dim 5120) to bf16
+    peaks under 1 GiB above the process baseline, at 2 and 6 layers alike (about 2 min, 7 GB of disk)."""
     from benchmarks.convert_memory import measure, write_source
 
     peaks = []
@@ -333,5 +333,5 @@ def test_conversion_memory_at_real_width_does_not_grow_with_depth(tmp_path):
         base, peak, _ = measure("convert", tmp_path / f"src{layers}", tmp_path / "dst", "bfloat16")
         peaks.append(peak - base)
         shutil.rmtree(tmp_path / f"src{layers}")
-    assert max(peaks) < 1.5 * 1024, peaks                    # MiB
+    assert max(peaks) < 1024, peaks                          # MiB
     assert peaks[1] < peaks[0] + 256, peaks                  # 3x the depth, the same peak
