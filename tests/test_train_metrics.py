@@ -1,5 +1,6 @@
 """Training metrics: JSONL (trimmed on resume), one writer per run, TensorBoard when installed."""
 import json
+import time
 
 import pytest
 
@@ -34,6 +35,9 @@ def test_tensorboard_scalars(tmp_path):
     for step in (1, 2, 3):
         log.write(step, {"loss": 1.0 / step, "grad_norm": 2.0})
     log.close()
+    # TensorBoard reads event files in name order: creation second, then a per-process counter
+    # compared as a string (…9 > …10). A resume is a new process in practice; here, a new second.
+    time.sleep(1.1)
     log = MetricsLog(tmp_path, start_step=1, verbose=False)                       # resumed: 2 and 3 are redone
     log.write(2, {"loss": 0.25, "grad_norm": 2.0})
     log.close()
