@@ -57,6 +57,11 @@ def add_parser(commands) -> None:
     mh.add_argument("--coordinator", help="host:port of process 0")
     mh.add_argument("--num-processes", type=int)
     mh.add_argument("--process-id", type=int)
+    p.add_argument("--teacache", type=float, metavar="THRESHOLD",
+                   help="step caching (text/image-to-video): skip the DiT blocks while the summed relative L1 "
+                        "change of their input stays below THRESHOLD (0: never skip; try 0.1-0.3)")
+    p.add_argument("--compilation-cache", metavar="DIR",
+                   help="keep compiled XLA programs in DIR across runs (default: $SKYREELS_JAX_CACHE_DIR, else off)")
     p.add_argument("--low-memory", action="store_true", help="free the encoders after each use")
     p.add_argument("--no-cache", action="store_true", help="do not cache the converted DiT")
 
@@ -145,6 +150,9 @@ def run(args) -> int:
     from skyreels_jax.pipelines import load_pipeline
 
     apply_config(args)
+    from skyreels_jax.compilation_cache import enable_compilation_cache
+
+    enable_compilation_cache(args.compilation_cache)
     if not args.model:
         raise ValueError("give --model (a folder or Hub id) or --config")
     args.num_frames = args.num_frames or 97
@@ -186,6 +194,8 @@ def run(args) -> int:
                         overlap_mode=args.overlap_mode, fps=args.fps)
     elif args.video:
         raise ValueError("--video (extension) needs a diffusion-forcing model")
+    if args.teacache is not None:
+        settings["teacache_threshold"] = args.teacache
     for prompt, out in pending:
         start = time.perf_counter()
         work = None
@@ -197,7 +207,9 @@ def run(args) -> int:
         write_video(out, video, fps=args.fps, metadata=meta)
         if work is not None and args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-        print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s)")
+        skipped = pipe.stats.get("teacache_skipped")
+        cached = "" if skipped is None else f", teacache skipped {skipped} of {pipe.stats['steps']} steps"
+        print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s{cached})")
     return _finish(args)
 
 
