@@ -75,12 +75,14 @@ def sample_window(dit, latents, prefix: int, end_latent, context, fps_ids, s: DF
     causal = s.causal_block_size if s.causal_attention else None
     graphdef, params = nnx.split(dit)
     latents = jnp.array(latents, jnp.float32)
+    pending = None
     for r in tqdm(range(len(timesteps)), desc=f"window {window}", disable=not progress, leave=False):
         latents, state = _row(graphdef, params, latents, state, jnp.asarray(timesteps[r]), jnp.asarray(update[r]),
                               history, context, fps_ids, causal, jnp.float32(s.addnoise_condition),
                               addnoise_key(seed, window, r), jnp.float32(s.guidance))
-        if progress:
-            latents.block_until_ready()
+        if progress and pending is not None:
+            pending.block_until_ready()  # the row before: real progress, and one row stays queued
+        pending = state.step
     return latents[:, :length]
 
 
