@@ -8,7 +8,7 @@ Rows (each side of each row in its own process, so that its peak memory is its o
 - vae: Wan VAE decode and encode, latent 3×16×16 ↔ 9×128×128 (benchmarks/bench_vae.py);
 - t2v, df: tiny full pipelines (benchmarks/bench_pipelines.py);
 - compile: compile time of the full 30-layer 1.3B DiT (benchmarks/compile_time.py);
-- teacache: step caching on the tiny T2V pipeline (benchmarks/bench_teacache.py).
+- teacache: step caching on the tiny T2V pipeline with an 8-layer DiT (benchmarks/bench_teacache.py).
 Times are warm (the best of --repeats after a first call); jax's compile is the first call minus a
 warm one. Peak RSS is the process's high-water mark over the whole run (load, compile, runs).
 torch uses as many threads as there are cores, as XLA's CPU client does.
@@ -109,7 +109,7 @@ def main() -> None:
         if "teacache" in a.rows:
             from benchmarks.bench_teacache import report
 
-            print("\n" + report(a.repeats))
+            print("\n" + report(max(a.repeats, 3), dit="wider"))
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 

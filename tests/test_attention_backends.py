@@ -11,12 +11,14 @@ from skyreels_jax.nn.attention import attention, choose_backend
 
 attn_mod = importlib.import_module("skyreels_jax.nn.attention")
 
-SHORT, LONG = (1, 1950, 12, 128), (1, 51000, 12, 128)
+SHORT, MEDIUM, LONG = (1, 512, 12, 128), (1, 1950, 12, 128), (1, 51000, 12, 128)
 BF16, F32 = jnp.bfloat16, jnp.float32
 
 
 @pytest.mark.parametrize("platform,shape,dtype,features,expected", [
     ("cpu", SHORT, F32, {}, "xla"),
+    ("cpu", MEDIUM, F32, {}, "chunked"),
+    ("cuda", MEDIUM, F32, {}, "xla"),
     ("cpu", LONG, F32, {}, "chunked"),
     ("cpu", LONG, BF16, {}, "chunked"),
     ("cuda", LONG, BF16, {}, "cudnn"),
