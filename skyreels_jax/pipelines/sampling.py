@@ -1,7 +1,6 @@
 """The denoising loop of full-sequence sampling: CFG as one forward of batch 2, one compiled step."""
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
@@ -9,11 +8,12 @@ import jax.numpy as jnp
 from flax import nnx
 from tqdm.auto import tqdm
 
+from skyreels_jax.nn.jit import jit
 from skyreels_jax.pipelines import step_cache
 from skyreels_jax.schedulers import SCHEDULERS, current_timesteps
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2), donate_argnums=(3, 9))
+@jit(static_argnums=(0, 2), donate_argnums=(3, 9))
 def _step(graphdef, params, scheduler: str, latents, state, context, image_context, condition, guidance,
           cache=None):
     """One scheduler step. context is [2, L, D] (cond, uncond) with guidance, else [1, L, D].
@@ -53,10 +53,9 @@ def denoise(dit, latents, context, num_steps: int, shift: float, guidance: float
         cfg = dit.config
         tokens = math.prod(n // p for n, p in zip(latents.shape[1:4], cfg.patch_size))
         cache = step_cache.init(teacache_threshold, num_steps, context.shape[0], tokens, cfg.dim)
-    pending = None
+    pending, guidance = None, jnp.float32(guidance)
     for _ in tqdm(range(num_steps), desc="denoising", disable=not progress, leave=False):
-        out = _step(graphdef, params, scheduler, latents, state, context, image_context, condition,
-                    jnp.float32(guidance), cache)
+        out = _step(graphdef, params, scheduler, latents, state, context, image_context, condition, guidance, cache)
         latents, state, cache = out if cache is not None else (*out, None)
         if progress and pending is not None:
             pending.block_until_ready()  # the previous step: the bar shows real progress, the device stays busy
