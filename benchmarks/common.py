@@ -61,10 +61,10 @@ def child_env() -> dict:
     return {"MALLOC_ARENA_MAX": "2", **os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def run_child(module: str, *args: str) -> dict:
-    """python -m module args... in a fresh process; its last stdout line is the JSON result."""
+def run_child(module: str, *args: str, env: dict | None = None) -> dict:
+    """python -m module args... in a fresh process (env: extra variables); its last stdout line is the JSON result."""
     out = subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                         cwd=ROOT, env=child_env())
+                         cwd=ROOT, env={**child_env(), **(env or {})})
     if out.returncode:
         raise RuntimeError(f"{module} {' '.join(map(str, args))} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -15,8 +15,10 @@ from pathlib import Path
 ENV = "SKYREELS_JAX_CACHE_DIR"
 
 
-def enable_compilation_cache(path: str | os.PathLike | None = None, min_compile_seconds: float = 1.0) -> str | None:
-    """Cache compilations that took at least min_compile_seconds in path (default: $SKYREELS_JAX_CACHE_DIR).
+def enable_compilation_cache(path: str | os.PathLike | None = None,
+                             min_compile_seconds: float | None = None) -> str | None:
+    """Cache compilations in path (default: $SKYREELS_JAX_CACHE_DIR) that took at least
+    min_compile_seconds (default: JAX's jax_persistent_cache_min_compile_time_secs, 1 s).
 
     Returns the directory in use, or None when neither is set (the cache stays as it was).
     """
@@ -28,6 +30,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None, min_compile_
     folder = Path(path).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
+    if min_compile_seconds is not None:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return str(folder)
