@@ -6,7 +6,7 @@
 Runs the call once to compile, once under jax.profiler.trace, then sums the duration of every
 event on XLA's CPU threads by op name (fusions, YNNPACK/oneDNN dots and convolutions, copies)
 and prints the top ones with their share of the summed thread time, grouped into kinds (the
-executor's own wrapper events, which contain the ops, are left out).
+executor's own events and loops/conditionals, which contain the ops, are left out).
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import tempfile
 
 import numpy as np
 
+WRAPPERS = ("ThreadpoolListener", "end: ", "ThunkExecutor", "SlinkyThreadPool", "H2D")  # contain the ops
 KINDS = [("dot / matmul (ynn, onednn, dot)", r"ynn|onednn|dot|gemm|matmul"), ("convolution", r"conv"),
-         ("copy / transpose", r"copy|transpose"), ("while loop / scan control", r"while|cond|call"),
+         ("copy / slice / pad / transpose", r"copy|slice|pad|transpose|concatenate"),
          ("elementwise fusion", r"fusion|wrapped|exp|tanh|add|mul")]
 
 
@@ -40,7 +41,7 @@ def op_times(fn) -> dict[str, float]:
                 continue
             for event in line.events:
                 name = event.name
-                if name.startswith(("ThreadpoolListener", "end: ", "ThunkExecutor", "SlinkyThreadPool", "H2D")):
+                if name.startswith(WRAPPERS) or re.fullmatch(r"(while|conditional|call)(\.\d+)?", name):
                     continue
                 totals[re.sub(r"[.]\d+$", "", name)] += event.duration_ns / 1e9
     return dict(totals)
