@@ -87,3 +87,30 @@ def test_cudnn_lowers_for_cuda(monkeypatch):
     exported = jax.export.export(jax.jit(lambda q: attention(q, q, q)), platforms=["cuda"],
                                  disabled_checks=disabled)(x)
     assert "__cudnn$fmhaSoftmax" in exported.mlir_module()
+
+
+@pytest.mark.parametrize("platform", ["tpu", "cuda"])
+def test_dit_forward_lowers_with_the_fused_kernel(platform, monkeypatch):
+    """A whole bf16 DiT forward (self-attention, text and image cross-attention) lowered for TPU / CUDA."""
+    from flax import nnx
+
+    from skyreels_jax.models.dit import DiT, DiTConfig
+
+    monkeypatch.setattr(attn_mod, "current_platform", lambda: platform)
+    disabled = []
+    if platform == "cuda":
+        from jax._src.cudnn import fused_attention_stablehlo
+
+        monkeypatch.setattr(fused_attention_stablehlo, "check_cudnn_version", lambda: 91000)
+        disabled = [jax.export.DisabledSafetyCheck.custom_call("__cudnn$fmhaSoftmax")]
+    cfg = DiTConfig(dim=256, num_heads=2, ffn_dim=512, num_layers=2, text_dim=64, in_dim=36, image_dim=32,
+                    dtype="bfloat16", param_dtype="bfloat16")
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: DiT(cfg, rngs=nnx.Rngs(0))))
+    spec = jax.ShapeDtypeStruct
+    args = (spec((1, 3, 8, 8, 36), F32), spec((1, 3), F32), spec((1, 24, 64), F32), spec((1, 5, 32), F32))
+    fn = jax.jit(lambda s, *a: nnx.merge(graphdef, s).forward(*a))
+    module = jax.export.export(fn, platforms=[platform], disabled_checks=disabled)(state, *args).mlir_module()
+    if platform == "tpu":  # the three attentions pad to the same tile, so they share one kernel function
+        assert "tpu_custom_call" in module
+    else:  # self, text and image attention in the scanned block
+        assert module.count("__cudnn$fmhaSoftmax") >= 3
