@@ -63,6 +63,11 @@ def add_parser(commands) -> None:
     mh.add_argument("--processes-per-group", type=int, default=1, help="processes that run one model together "
                     "(its mesh spans their devices), e.g. when a model needs more than one host; they all run the "
                     "group's prompts and the first of them writes the videos")
+    p.add_argument("--teacache", type=float, metavar="THRESHOLD",
+                   help="step caching (text/image-to-video): skip the DiT blocks while the summed relative L1 "
+                        "change of their input stays below THRESHOLD (0: never skip; try 0.1-0.3)")
+    p.add_argument("--compilation-cache", metavar="DIR",
+                   help="keep compiled XLA programs in DIR across runs (default: $SKYREELS_JAX_CACHE_DIR, else off)")
     p.add_argument("--low-memory", action="store_true", help="free the encoders after each use")
     p.add_argument("--no-cache", action="store_true", help="do not cache the converted DiT")
 
@@ -151,6 +156,9 @@ def run(args) -> int:
     from skyreels_jax.pipelines import load_pipeline
 
     apply_config(args)
+    from skyreels_jax.compilation_cache import enable_compilation_cache
+
+    enable_compilation_cache(args.compilation_cache)
     if not args.model:
         raise ValueError("give --model (a folder or Hub id) or --config")
     args.num_frames = args.num_frames or 97
@@ -193,6 +201,8 @@ def run(args) -> int:
                         overlap_mode=args.overlap_mode, fps=args.fps)
     elif args.video:
         raise ValueError("--video (extension) needs a diffusion-forcing model")
+    if args.teacache is not None:
+        settings["teacache_threshold"] = args.teacache
     for prompt, out in pending:
         start = time.perf_counter()
         work = None
@@ -209,7 +219,9 @@ def run(args) -> int:
         write_video(out, video, fps=args.fps, metadata=meta)
         if work is not None and args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-        print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s)")
+        skipped = pipe.stats.get("teacache_skipped")
+        cached = "" if skipped is None else f", teacache skipped {skipped} of {pipe.stats['steps']} steps"
+        print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s{cached})")
     return _finish(args)
 
 

@@ -25,8 +25,9 @@ def original_sigmas(scheduler):
     return scheduler
 
 
-def build_pipeline(mode: str, root: Path, shift: float = 8.0):
-    """(folder, diffusers pipeline) for mode "t2v", "i2v" or "flf2v"."""
+def build_pipeline(mode: str, root: Path, shift: float = 8.0, dit: dict | None = None):
+    """(folder, diffusers pipeline) for mode "t2v", "i2v" or "flf2v"; dit overrides the tiny DiT's
+    diffusers config (e.g. num_layers)."""
     from diffusers import (SkyReelsV2ImageToVideoPipeline, SkyReelsV2Pipeline, UniPCMultistepScheduler)
 
     tok_dir = make_tokenizer(root / "tokenizer_src")
@@ -36,7 +37,7 @@ def build_pipeline(mode: str, root: Path, shift: float = 8.0):
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift,
                                         solver_order=2, solver_type="bh2", predict_x0=True,
                                         lower_order_final=True, final_sigmas_type="zero")
-    dims = dict(out_channels=Z, text_dim=text_encoder.config.d_model)
+    dims = dict(out_channels=Z, text_dim=text_encoder.config.d_model, **(dit or {}))
     if mode == "t2v":
         transformer = dit_fixtures.build_reference("t2v", in_channels=Z, **dims)
         pipe = SkyReelsV2Pipeline(tokenizer, text_encoder, transformer, vae, scheduler)

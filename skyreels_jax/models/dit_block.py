@@ -127,6 +127,11 @@ class Block(nnx.Module):
         self.ffn = MLP(d, cfg.ffn_dim, d, act=gelu_tanh, axes=(("embed", "mlp"), ("mlp", "embed")),
                        dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
 
+    def modulated_input(self, x, e0):
+        """LN(x)·(1+scale1)+shift1 in float32: the self-attention input before the cast."""
+        mod = self.modulation[...].astype(jnp.float32)[:, None, :2] + e0[:, :, :2]
+        return modulate(layer_norm(x, self.eps), mod[:, :, 0], mod[:, :, 1])
+
     def __call__(self, x, e0, context, image_context, rope, q_block=None, k_block=None):
         """x [B, L, D] in the compute dtype; e0 [B, frames, 6, D] float32."""
         dtype = x.dtype

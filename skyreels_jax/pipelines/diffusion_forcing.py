@@ -8,7 +8,6 @@ One jitted function runs one row of a window's timestep matrix: the DiT on the w
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from skyreels_jax.models.dit import fps_index
+from skyreels_jax.nn.jit import jit
 from skyreels_jax.pipelines.conditioning import decode_to_uint8, to_unit_range
 from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_schedule
 from skyreels_jax.schedulers import flow_timesteps, flow_unipc
@@ -43,7 +43,7 @@ def addnoise_key(seed: int, window: int, row: int) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 1_000_003 + window), row)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 9), donate_argnums=2)
+@jit(static_argnums=(0, 9), donate_argnums=2)
 def _row(graphdef, params, latents, state, timesteps, update, history, context, fps_ids, causal, addnoise, key,
          guidance):
     dit = nnx.merge(graphdef, params)
@@ -75,12 +75,13 @@ def sample_window(dit, latents, prefix: int, end_latent, context, fps_ids, s: DF
     causal = s.causal_block_size if s.causal_attention else None
     graphdef, params = nnx.split(dit)
     latents = jnp.array(latents, jnp.float32)
+    pending, addnoise, guidance = None, jnp.float32(s.addnoise_condition), jnp.float32(s.guidance)
     for r in tqdm(range(len(timesteps)), desc=f"window {window}", disable=not progress, leave=False):
         latents, state = _row(graphdef, params, latents, state, jnp.asarray(timesteps[r]), jnp.asarray(update[r]),
-                              history, context, fps_ids, causal, jnp.float32(s.addnoise_condition),
-                              addnoise_key(seed, window, r), jnp.float32(s.guidance))
-        if progress:
-            latents.block_until_ready()
+                              history, context, fps_ids, causal, addnoise, addnoise_key(seed, window, r), guidance)
+        if progress and pending is not None:
+            pending.block_until_ready()  # the row before: real progress, and one row stays queued
+        pending = state.step
     return latents[:, :length]
 
 

@@ -61,6 +61,7 @@ class Pipeline:
     scheduler: str = "unipc"
     low_memory: bool = False     # free the encoders after each use (they reload on the next call)
     mesh: Mesh | None = None     # the mesh the weights live on; calls run under it (sequence parallel needs it)
+    stats: dict = dataclasses.field(default_factory=dict)  # about the last call (e.g. teacache_skipped)
 
     @property
     def mode(self) -> str:
@@ -79,14 +80,17 @@ class Pipeline:
                  ar_step: int = 0, causal_block_size: int = 1, base_num_frames: int = 97,
                  overlap_history: int | None = None, addnoise_condition: float = 0, fps: int = 24,
                  overlap_mode: str = "latent", causal_attention: bool = False, work_dir=None,
-                 progress: bool = True) -> np.ndarray:
+                 progress: bool = True, teacache_threshold: float | None = None) -> np.ndarray:
         """See API.md. For diffusion-forcing models, work_dir keeps finished windows so that a rerun
-        of the same call after a crash continues where it stopped."""
+        of the same call after a crash continues where it stopped. teacache_threshold (text/image-
+        to-video only; None: off) skips the DiT's block stack on steps whose input changed by less
+        (pipelines.step_cache); `self.stats["teacache_skipped"]` then says how many steps it skipped."""
         df_args = dict(ar_step=ar_step, causal_block_size=causal_block_size, base_num_frames=base_num_frames,
                        overlap_history=overlap_history, addnoise_condition=addnoise_condition,
                        overlap_mode=overlap_mode, causal_attention=causal_attention)
         check_call(self.mode, prompt, image, end_image, video, num_frames, height, width, latents,
-                   self.vae.config.z_dim, df_args)
+                   self.vae.config.z_dim, df_args, teacache_threshold)
+        self.stats = {}
         num_steps = num_steps or self.folder.defaults["num_steps"]
         guidance = self.folder.defaults["guidance_scale"] if guidance_scale is None else guidance_scale
         shift = self.folder.defaults["shift"] if shift is None else shift
@@ -124,7 +128,8 @@ class Pipeline:
             image_context = tokens.reshape(1, -1, tokens.shape[-1])  # FLF2V: both images' tokens
             condition = image_condition(self.vae, first, last, num_frames)
         out = denoise(self.dit, noise, context, num_steps, shift, guidance, image_context=image_context,
-                      condition=condition, scheduler=self.scheduler, progress=progress)
+                      condition=condition, scheduler=self.scheduler, progress=progress,
+                      teacache_threshold=teacache_threshold, stats=self.stats)
         return decode_to_uint8(self.vae, out)
 
 
