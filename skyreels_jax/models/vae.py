@@ -14,6 +14,7 @@ encoder + quant_conv), so that a process that only decodes (text-to-video) or on
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -178,6 +179,15 @@ class WanVAE(nnx.Module):
         self.post_quant_conv = CausalConv3d(cfg.z_dim, cfg.z_dim, 1, **kw) if decodes else None
         self.decoder = Decoder(cfg, rngs=rngs) if decodes else None
 
+    def half(self, part: str) -> "WanVAE":
+        """This VAE's encoder or decoder alone, sharing its weights. encode and decode compile the
+        half, so a whole VAE and a loaded half run the same program (one compile, same bits)."""
+        self._require(part)
+        if self.parts == (part,):
+            return self
+        state = nnx.state(self)
+        return nnx.merge(_half_graphdef(self.config, part), nnx.State({k: state[k] for k in _HALF_MODULES[part]}))
+
     def _require(self, part: str) -> None:
         if part not in self.parts:
             raise ValueError(f"this WanVAE holds only its {' and '.join(self.parts)}: "
@@ -237,9 +247,17 @@ class WanVAE(nnx.Module):
         return _stream(self.decoder, x, 1, 1).astype(jnp.float32)
 
 
+_HALF_MODULES = {"encoder": ("encoder", "quant_conv"), "decoder": ("decoder", "post_quant_conv")}
+
+
+@functools.lru_cache(maxsize=None)
+def _half_graphdef(config: VAEConfig, part: str):
+    return nnx.split(nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0), parts=(part,))))[0]
+
+
 def _encode_jit(vae: WanVAE, video):
-    return jit_call(vae, "encode_raw", video)
+    return jit_call(vae.half("encoder"), "encode_raw", video)
 
 
 def _decode_jit(vae: WanVAE, z):
-    return jit_call(vae, "decode_raw", z)
+    return jit_call(vae.half("decoder"), "decode_raw", z)
