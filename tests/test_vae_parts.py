@@ -83,7 +83,7 @@ def test_a_half_load_still_checks_the_whole_file(folders, tmp_path):
 
 def test_pipeline_loads_the_encoder_half_on_the_first_encode(tmp_path, monkeypatch):
     """A diffusion-forcing call without an image never loads the encoder; with one it does, and the
-    video is the one a whole VAE gives."""
+    video is the one a whole VAE gives; low_memory frees it after the call."""
     from skyreels_jax.pipelines import load_pipeline
     from tests.pipeline_fixtures import build_df_pipeline
 
@@ -99,3 +99,6 @@ def test_pipeline_loads_the_encoder_half_on_the_first_encode(tmp_path, monkeypat
     assert pipe.vae_encoder._value.parts == ("encoder",)
     whole = dataclasses.replace(pipe, vae=load_vae(folder), vae_encoder=None)
     np.testing.assert_array_equal(whole(**kw, image=image), video)
+    pipe.low_memory = True  # the encoder half is let go after the call that used it
+    np.testing.assert_array_equal(pipe(**kw, image=image), video)
+    assert pipe.vae_encoder._value is None

@@ -107,10 +107,8 @@ def frame_mask(num_frames: int, known: list[int]) -> np.ndarray:
     return pixels.reshape(-1, 4)
 
 
-def image_condition(encode, image: np.ndarray, end_image: np.ndarray | None, num_frames: int) -> jnp.ndarray:
+def image_condition(vae, image: np.ndarray, end_image: np.ndarray | None, num_frames: int) -> jnp.ndarray:
     """y = concat(mask 4, latent 16) [1, F_lat, H/8, W/8, 20] for images already at the video size.
-
-    encode: video [1, F, H, W, 3] in [-1, 1] -> normalised latents (a WanVAE's encode).
 
     The condition video is [image, zeros..., (end_image)] VAE-encoded as one video, so the
     latents of the zero frames are not zero (reference §14).
@@ -122,7 +120,7 @@ def image_condition(encode, image: np.ndarray, end_image: np.ndarray | None, num
     if end_image is not None:
         video[0, -1] = to_unit_range(end_image)
         known.append(num_frames - 1)
-    latent = encode(video)
+    latent = vae.encode(video)
     mask = frame_mask(num_frames, known)
     mask = jnp.broadcast_to(jnp.asarray(mask)[None, :, None, None, :], (*latent.shape[:4], 4))
     return jnp.concatenate([mask, latent], axis=-1)

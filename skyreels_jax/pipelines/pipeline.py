@@ -74,13 +74,15 @@ class Pipeline:
             self.text_encoder.free()
         return context
 
-    def encode_video(self, video):
-        """Normalised latents of float frames [1, F, H, W, 3] in [-1, 1]. A text-to-video call never
-        gets here, so its process never holds the VAE's encoder (about 40 % of the VAE's weights)."""
-        latents = (self.vae if self.vae_encoder is None else self.vae_encoder.get()).encode(video)
+    @property
+    def encoding_vae(self):
+        """The VAE that encodes images and videos: its encoder half, loaded on first use. A call
+        without an image or a video to extend never loads it (it is about 40 % of the VAE)."""
+        return self.vae if self.vae_encoder is None else self.vae_encoder.get()
+
+    def _release_encoding_vae(self) -> None:
         if self.low_memory and self.vae_encoder is not None:
             self.vae_encoder.free()
-        return latents
 
     @_under_mesh
     def __call__(self, prompt: str | list[str], negative_prompt: str | None = None, image=None, end_image=None,
@@ -116,7 +118,7 @@ class Pipeline:
                             overlap=overlap_history, fps=fps, mode=overlap_mode,
                             inputs=[_digest(x) for x in (first, last, frames, latents)])
             out = diffusion_forcing.generate(
-                self.dit, self.vae, self.encode_text, self.encode_video,
+                self.dit, self.vae, self.encode_text, lambda frames: self.encoding_vae.encode(frames),
                 prompts=[prompt] if isinstance(prompt, str) else list(prompt),
                 negative=negative, image=None if first is None else to_unit_range(first),
                 end_image=None if last is None else to_unit_range(last),
@@ -124,6 +126,7 @@ class Pipeline:
                 width=width, settings=settings, seed=seed, latents=latents, base_num_frames=base_num_frames,
                 overlap_history=overlap_history, fps=fps, overlap_mode=overlap_mode, work_dir=work_dir,
                 identity=identity, progress=progress)
+            self._release_encoding_vae()
             return out if frames is None else np.concatenate([frames, out])
 
         shape = (1, (num_frames - 1) // 4 + 1, height // 8, width // 8, self.vae.config.z_dim)
@@ -136,7 +139,8 @@ class Pipeline:
             if self.low_memory:
                 self.image_encoder.free()
             image_context = tokens.reshape(1, -1, tokens.shape[-1])  # FLF2V: both images' tokens
-            condition = image_condition(self.encode_video, first, last, num_frames)
+            condition = image_condition(self.encoding_vae, first, last, num_frames)
+            self._release_encoding_vae()
         out = denoise(self.dit, noise, context, num_steps, shift, guidance, image_context=image_context,
                       condition=condition, scheduler=self.scheduler, progress=progress,
                       teacache_threshold=teacache_threshold, stats=self.stats)
