@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from skyreels_jax.nn.jit import jit_call
+from skyreels_jax.nn.jit import jit, jit_call
 from skyreels_jax.models.vae_blocks import CausalConv3d, ChannelRMSNorm, MidBlock, ResBlock, Resample
 
 WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
@@ -255,8 +255,15 @@ def _half_graphdef(config: VAEConfig, part: str):
     return nnx.split(nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0), parts=(part,))))[0]
 
 
+# XLA's memory-optimised instruction order on CPU: 15 % fewer temporaries for the encode (359 -> 306 MiB at
+# 9×128×128) in the same time; the decode's grow (454 -> 471 MiB), so it keeps the default order.
+@jit(static_argnums=0, cpu_options={"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"})
+def _encode_program(graphdef, state, video):
+    return nnx.merge(graphdef, state).encode_raw(video)
+
+
 def _encode_jit(vae: WanVAE, video):
-    return jit_call(vae.half("encoder"), "encode_raw", video)
+    return _encode_program(*nnx.split(vae.half("encoder")), video)
 
 
 def _decode_jit(vae: WanVAE, z):
