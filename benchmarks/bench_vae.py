@@ -1,7 +1,9 @@
 """Wan2.1 VAE decode and encode: skyreels_jax (jit, warm) against diffusers' AutoencoderKLWan (torch, CPU).
 
 Both sides get the same random weights (the real base_dim-96 architecture), the same latent and the
-same video. Each (side, op) runs in its own subprocess so that its peak memory is its own:
+same video. skyreels_jax loads the half of the VAE that the op uses (`load_vae(..., parts=)`, as the
+pipelines do); diffusers memory-maps the whole file, of which the half in use is read. Each (side, op) runs
+in its own subprocess so that its peak memory is its own:
 VmHWM over the whole child (for jax this includes XLA compilation), the peak during the warm runs
 only, and the accelerator's peak where there is one (benchmarks/common.py). Compile time is the
 first call minus a warm call. Children run with MALLOC_ARENA_MAX=2 (both sides): glibc's
@@ -37,7 +39,7 @@ def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, 
 
         import skyreels_jax as sj
 
-        vae = sj.load_vae(folder)
+        vae = sj.load_vae(folder, parts=(op + "r",))  # the half the op uses, as the pipelines load it
         kw = {"tile": tile} if tile else {}
         fn = (lambda: vae.decode(x, **kw)) if op == "decode" else (lambda: vae.encode(x, **kw))
         run = lambda: np.asarray(jax.block_until_ready(fn()))

@@ -219,6 +219,20 @@ def test_load_pipeline_takes_a_converted_folder(pipelines, converted_t2v):
     assert np.array_equal(converted("a cat", **kw), load_pipeline(pipelines["t2v"], cache=False)("a cat", **kw))
 
 
+def test_converted_vae_loads_one_half(converted_t2v):
+    """What load_pipeline does with a converted folder: the decoder now, the encoder when an image comes."""
+    from flax import nnx
+
+    flat = lambda vae: {p: np.asarray(v.get_value()) for p, v in nnx.to_flat_state(nnx.state(vae))}
+    whole = load_converted(converted_t2v, "vae")
+    for part in ("encoder", "decoder"):
+        half = flat(load_converted(converted_t2v, "vae", parts=(part,)))
+        expected = flat(whole.half(part))
+        assert half.keys() == expected.keys() and all(np.array_equal(half[p], expected[p]) for p in half)
+    with pytest.raises(ValueError, match="halves of the VAE"):
+        load_converted(converted_t2v, "transformer", parts=("encoder",))
+
+
 def test_format_1_folder_still_loads(pipelines, tmp_path):
     """A folder converted before the blocks were stored one leaf per layer (format 1: stacked) loads and verifies."""
     src = pipelines["t2v"]

@@ -18,6 +18,7 @@ loads); 2 stores them one leaf per layer.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import tempfile
@@ -119,22 +120,26 @@ def component_config(info: dict, dtype=None, **overrides):
     return CONFIGS[info["component"]](**{**fields, **overrides})
 
 
-def load_converted(root, component: str, dtype=None, *, mesh=None, **overrides):
+def load_converted(root, component: str, dtype=None, *, mesh=None, parts=None, **overrides):
     """A converted component as the matching load_* function returns it: a DiT, a WanVAE, a
     TextEncoder or an ImageEncoder.
 
     dtype None keeps the stored dtypes; otherwise every parameter is restored in `dtype`.
     With a mesh every parameter is read straight onto its shards. Other keyword arguments
-    override config fields that do not change the weights (attention, remat, ...).
+    override config fields that do not change the weights (attention, remat, ...). parts, for the
+    VAE only: the halves to read, as load_vae's.
     """
     name = "transformer" if component == "dit" else component
     info = read_component(root, name)
     config = component_config(info, dtype, **overrides)
     if name == "transformer":
         check_config(config, mesh)
+    if parts is not None and name != "vae":
+        raise ValueError(f"parts selects halves of the VAE; the {name} has none")
+    build = MODELS[name] if parts is None else functools.partial(MODELS[name], parts=parts)
     dtypes = None if dtype is not None else {p: d for p, (_, d) in info["tensors"].items()}
-    model = restore_module(epath.Path(root) / name / CHECKPOINT,
-                           lambda: MODELS[name](config, rngs=nnx.Rngs(0)), mesh, dtypes, per_layer=_per_layer(info))
+    model = restore_module(epath.Path(root) / name / CHECKPOINT, lambda: build(config, rngs=nnx.Rngs(0)), mesh,
+                           dtypes, per_layer=_per_layer(info), partial=parts is not None)
     if name == "text_encoder":
         from skyreels_jax.text import TextEncoder, load_tokenizer
 

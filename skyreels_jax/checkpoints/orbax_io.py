@@ -85,14 +85,15 @@ def stored(path) -> dict[str, tuple[tuple[int, ...], str]]:
 
 def restore_module(path, abstract: Callable[[], nnx.Module], mesh=None,
                    dtypes: dict[str, str] | None = None, *, per_layer: bool = False,
-                   chunk_bytes: int = RESTORE_CHUNK_BYTES) -> nnx.Module:
+                   chunk_bytes: int = RESTORE_CHUNK_BYTES, partial: bool = False) -> nnx.Module:
     """The module built by `abstract()` (under nnx.eval_shape) with its parameters read from `path`.
 
     dtypes maps 'a/b/c' to the dtype to restore that parameter in (default: the module's own);
     with a mesh every parameter is read straight onto its shards, never whole on one device.
     per_layer: the checkpoint stores the stacked blocks one leaf per layer (see layer_path);
     they are read about `chunk_bytes` at a time into their stacked arrays, so the peak is
-    the restored model plus one chunk.
+    the restored model plus one chunk. partial: the module holds only some of the checkpoint's
+    parameters (e.g. one half of a VAE); only those are read.
     """
     import orbax.checkpoint as ocp
 
@@ -107,7 +108,10 @@ def restore_module(path, abstract: Callable[[], nnx.Module], mesh=None,
     if per_layer:
         restored = _restore_layers(as_epath(path), target, chunk_bytes)
     else:
-        loaded = flatten(ocp.v1.load(as_epath(path), nest(target)))
+        context = ocp.v1.Context()
+        context.pytree_options.loading.partial_load = partial
+        with context:
+            loaded = flatten(ocp.v1.load(as_epath(path), nest(target)))
         restored = {p: loaded[tuple(map(str, p))] for p in target}
     for p, variable in nnx.to_flat_state(state):
         variable.set_value(restored[p])

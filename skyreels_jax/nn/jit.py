@@ -21,16 +21,17 @@ from flax import nnx
 CPU_COMPILER_OPTIONS = {"xla_disable_hlo_passes": "while-loop-invariant-code-motion"}
 
 
-def jit(fun=None, **jit_kwargs):
-    """jax.jit(fun, **jit_kwargs), compiled with CPU_COMPILER_OPTIONS where the default backend is the CPU."""
+def jit(fun=None, *, cpu_options: dict | None = None, **jit_kwargs):
+    """jax.jit(fun, **jit_kwargs), compiled with CPU_COMPILER_OPTIONS (and cpu_options) where the default
+    backend is the CPU."""
     if fun is None:
-        return functools.partial(jit, **jit_kwargs)
+        return functools.partial(jit, cpu_options=cpu_options, **jit_kwargs)
     jitted = {}
 
     def current():
         backend = jax.default_backend()
         if backend not in jitted:
-            options = CPU_COMPILER_OPTIONS if backend == "cpu" else None
+            options = {**CPU_COMPILER_OPTIONS, **(cpu_options or {})} if backend == "cpu" else None
             jitted[backend] = jax.jit(fun, compiler_options=options, **jit_kwargs)
         return jitted[backend]
 

@@ -55,6 +55,6 @@ def decode_split(vae, z, mesh: Mesh, row_axes: tuple[str, ...] = ROW_AXES) -> ja
 
     z = check_latents(vae.config, z)
     spec = NamedSharding(mesh, latent_spec(mesh, z.shape, row_axes, strict=True))
-    graphdef, state = nnx.split(vae)
+    graphdef, state = nnx.split(vae.half("decoder"))
     state = jax.device_put(state, NamedSharding(mesh, P()))
     return _decode(graphdef, state, jax.device_put(jnp.asarray(z), spec), spec)

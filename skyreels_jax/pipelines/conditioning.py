@@ -87,7 +87,7 @@ def decode_to_uint8(vae, latents) -> np.ndarray:
     """uint8 frames [F, H, W, 3] of latents [1, F_lat, h, w, z]: the decode and the conversion are one
     compiled program, so a long video exists once in float32 (inside the decode) and once in uint8.
     Under a mesh (jax.set_mesh, as the pipelines run) the decode is split by rows over the devices."""
-    return np.asarray(_decode_uint8(*nnx.split(vae), latents))
+    return np.asarray(_decode_uint8(*nnx.split(vae.half("decoder")), latents))
 
 
 def to_unit_range(frames: np.ndarray) -> np.ndarray:

@@ -106,14 +106,15 @@ class WorkFolder:
         os.replace(tmp, self.folder / f"window_{index:04d}.npy")
 
 
-def generate(dit, vae, encode_text, *, prompts: list[str], negative: str, image, end_image, video, num_frames: int,
-             height: int, width: int, settings: DFSettings, seed: int, latents, base_num_frames: int,
+def generate(dit, vae, encode_text, encode_video, *, prompts: list[str], negative: str, image, end_image, video,
+             num_frames: int, height: int, width: int, settings: DFSettings, seed: int, latents, base_num_frames: int,
              overlap_history: int | None, fps: int, overlap_mode: str, work_dir, identity: dict,
              progress: bool = True) -> np.ndarray:
     """The generated frames, uint8 [F, H, W, 3] (for an extension: the new frames only).
 
     image / end_image: float frames [H, W, 3] in [-1, 1] at the video size (or None); video: the
-    uint8 frames [N, H, W, 3] to extend (or None). encode_text(list of prompts) -> [n, 512, D].
+    uint8 frames [N, H, W, 3] to extend (or None). encode_text(list of prompts) -> [n, 512, D];
+    encode_video(frames [1, N, H, W, 3] in [-1, 1]) -> latents [1, n, h, w, z]; vae decodes.
     """
     if overlap_mode not in ("latent", "pixel"):
         raise ValueError(f"overlap_mode must be 'latent' or 'pixel', got {overlap_mode!r}")
@@ -129,7 +130,7 @@ def generate(dit, vae, encode_text, *, prompts: list[str], negative: str, image,
     z = vae.config.z_dim
     shape = (1, latent_count(num_frames), height // 8, width // 8, z)
     noise = jax.random.normal(jax.random.PRNGKey(seed), shape) if latents is None else jnp.asarray(latents)
-    encode = lambda frames: vae.encode(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
+    encode = lambda frames: encode_video(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
     start = (encode(image[None]) if image is not None else
              encode(to_unit_range(video[-overlap_history:])) if video is not None else None)
     end = encode(end_image[None]) if end_image is not None else None

@@ -55,12 +55,13 @@ class Pipeline:
 
     folder: ModelFolder
     dit: object
-    vae: object
+    vae: object                  # the VAE's decoder half where vae_encoder is given, else the whole VAE
     text_encoder: Lazy
     image_encoder: Lazy | None
     scheduler: str = "unipc"
     low_memory: bool = False     # free the encoders after each use (they reload on the next call)
     mesh: Mesh | None = None     # the mesh the weights live on; calls run under it (sequence parallel needs it)
+    vae_encoder: Lazy | None = None  # the VAE's encoder half, loaded on the first image/video to encode
     stats: dict = dataclasses.field(default_factory=dict)  # about the last call (e.g. teacache_skipped)
 
     @property
@@ -72,6 +73,16 @@ class Pipeline:
         if self.low_memory:
             self.text_encoder.free()
         return context
+
+    @property
+    def encoding_vae(self):
+        """The VAE that encodes images and videos: its encoder half, loaded on first use. A call
+        without an image or a video to extend never loads it (it is about 40 % of the VAE)."""
+        return self.vae if self.vae_encoder is None else self.vae_encoder.get()
+
+    def _release_encoding_vae(self) -> None:
+        if self.low_memory and self.vae_encoder is not None:
+            self.vae_encoder.free()
 
     @_under_mesh
     def __call__(self, prompt: str | list[str], negative_prompt: str | None = None, image=None, end_image=None,
@@ -107,13 +118,15 @@ class Pipeline:
                             overlap=overlap_history, fps=fps, mode=overlap_mode,
                             inputs=[_digest(x) for x in (first, last, frames, latents)])
             out = diffusion_forcing.generate(
-                self.dit, self.vae, self.encode_text, prompts=[prompt] if isinstance(prompt, str) else list(prompt),
+                self.dit, self.vae, self.encode_text, lambda frames: self.encoding_vae.encode(frames),
+                prompts=[prompt] if isinstance(prompt, str) else list(prompt),
                 negative=negative, image=None if first is None else to_unit_range(first),
                 end_image=None if last is None else to_unit_range(last),
                 video=frames, num_frames=num_frames, height=height,
                 width=width, settings=settings, seed=seed, latents=latents, base_num_frames=base_num_frames,
                 overlap_history=overlap_history, fps=fps, overlap_mode=overlap_mode, work_dir=work_dir,
                 identity=identity, progress=progress)
+            self._release_encoding_vae()
             return out if frames is None else np.concatenate([frames, out])
 
         shape = (1, (num_frames - 1) // 4 + 1, height // 8, width // 8, self.vae.config.z_dim)
@@ -126,7 +139,8 @@ class Pipeline:
             if self.low_memory:
                 self.image_encoder.free()
             image_context = tokens.reshape(1, -1, tokens.shape[-1])  # FLF2V: both images' tokens
-            condition = image_condition(self.vae, first, last, num_frames)
+            condition = image_condition(self.encoding_vae, first, last, num_frames)
+            self._release_encoding_vae()
         out = denoise(self.dit, noise, context, num_steps, shift, guidance, image_context=image_context,
                       condition=condition, scheduler=self.scheduler, progress=progress,
                       teacache_threshold=teacache_threshold, stats=self.stats)
@@ -161,12 +175,13 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
 
         load = lambda name, dt=dtype, **kw: load_converted(folder.root, name, dt, **kw)
         return Pipeline(folder, load("transformer", mesh=mesh, **check_overrides(dit_overrides)),
-                        load("vae", jnp.float32), Lazy(lambda: load("text_encoder", mesh=mesh)),
+                        load("vae", jnp.float32, parts=("decoder",)), Lazy(lambda: load("text_encoder", mesh=mesh)),
                         Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,
-                        scheduler, low_memory, mesh)
+                        scheduler, low_memory, mesh, Lazy(lambda: load("vae", jnp.float32, parts=("encoder",))))
     dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, **check_overrides(dit_overrides))
-    vae = load_vae(folder.vae)
+    vae = load_vae(folder.vae, parts=("decoder",))
+    vae_encoder = Lazy(lambda: load_vae(folder.vae, parts=("encoder",)))
     text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh))
     image_encoder = (Lazy(lambda: load_image_encoder(folder.image_encoder, dtype, mesh=mesh))
                      if folder.image_encoder else None)
-    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory, mesh)
+    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory, mesh, vae_encoder)
