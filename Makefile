@@ -2,7 +2,7 @@
 # the environment in .venv. torch (test extra only) is pinned to the 2.13.0 CPU wheel.
 PY := .venv/bin/python
 
-.PHONY: demo test test-slow clean-venv
+.PHONY: demo test test-slow bench clean-venv
 
 .venv/core.stamp: pyproject.toml
 	python3 -m venv .venv
@@ -24,6 +24,10 @@ test: .venv/test.stamp
 
 test-slow: .venv/test.stamp
 	$(PY) -m pytest -q -m slow -s $(PYTEST_ARGS)
+
+# CPU benchmarks against diffusers, one table (docs/performance.md); ~20 minutes on 2 cores
+bench: .venv/test.stamp
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf .venv

@@ -1,11 +1,14 @@
 """Wan2.1 VAE decode and encode: skyreels_jax (jit, warm) against diffusers' AutoencoderKLWan (torch, CPU).
 
 Both sides get the same random weights (the real base_dim-96 architecture), the same latent and the
-same video. Each (side, op) runs in its own subprocess so that its peak memory is its own:
-ru_maxrss over the whole child (for jax this includes XLA compilation), the RSS peak sampled during
-the warm runs only, and the accelerator's peak where there is one. Compile time is the first call
-minus a warm call. Children run with MALLOC_ARENA_MAX=2 (both sides): glibc's per-thread arenas
-otherwise keep freed buffers of XLA's CPU thread pool and inflate jax's RSS by ~0.5 GB per run.
+same video. skyreels_jax loads the half of the VAE that the op uses (`load_vae(..., parts=)`, as the
+pipelines do); diffusers memory-maps the whole file, of which the half in use is read. Each (side, op) runs
+in its own subprocess so that its peak memory is its own:
+VmHWM over the whole child (for jax this includes XLA compilation), the peak during the warm runs
+only, and the accelerator's peak where there is one (benchmarks/common.py). Compile time is the
+first call minus a warm call. Children run with MALLOC_ARENA_MAX=2 (both sides): glibc's
+per-thread arenas otherwise keep freed buffers of XLA's CPU thread pool and inflate jax's RSS by
+~0.5 GB per run.
 
     python benchmarks/bench_vae.py                       # latent 1×16×3×16×16 -> video 9×128×128
     python benchmarks/bench_vae.py --frames 5 --height 30 --width 52 --tile 256
@@ -15,39 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class _RssSampler:
-    """Peak RSS (MiB) seen by a background thread while active."""
-
-    def __init__(self):
-        import threading
-
-        self.peak, self.active = 0.0, False
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self):
-        while True:
-            if self.active:
-                self.peak = max(self.peak, _rss_mib())
-            time.sleep(0.003)
+sys.path.insert(0, str(ROOT))
+from benchmarks.common import child_env, timed, torch_threads, vm_mib  # noqa: E402
 
 
 def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, tile: int | None) -> None:
@@ -59,7 +39,7 @@ def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, 
 
         import skyreels_jax as sj
 
-        vae = sj.load_vae(folder)
+        vae = sj.load_vae(folder, parts=(op + "r",))  # the half the op uses, as the pipelines load it
         kw = {"tile": tile} if tile else {}
         fn = (lambda: vae.decode(x, **kw)) if op == "decode" else (lambda: vae.encode(x, **kw))
         run = lambda: np.asarray(jax.block_until_ready(fn()))
@@ -67,7 +47,7 @@ def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, 
         import torch
         from diffusers import AutoencoderKLWan
 
-        torch.set_num_threads(os.cpu_count())
+        torch_threads()
         vae = AutoencoderKLWan.from_pretrained(folder).eval()
         if tile:
             vae.enable_tiling(tile, tile, tile * 3 // 4, tile * 3 // 4)
@@ -83,19 +63,10 @@ def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, 
                     y = (vae.encode(t).latent_dist.mean - mean) / std
             return y.permute(0, 2, 3, 4, 1).numpy()
 
-    rss_loaded = _rss_mib()
-    t0 = time.perf_counter()
-    y = run()
-    first = time.perf_counter() - t0
-    times, sampler = [], _RssSampler()
-    sampler.active = True
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        y = run()
-        times.append(time.perf_counter() - t0)
-    sampler.active = False
-    result = dict(time=min(times), first=first, rss_loaded=rss_loaded, warm_rss=sampler.peak,
-                  peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device="cpu")
+    rss_loaded = vm_mib()
+    r, y = timed(run, repeats)
+    result = dict(time=r["time_s"], first=r["first_s"], rss_loaded=rss_loaded, warm_rss=r["warm_peak_mib"],
+                  peak_rss=r["peak_mib"], device="cpu")
     if side == "jax":
         dev = jax.devices()[0]
         result["device"] = dev.device_kind
@@ -104,6 +75,30 @@ def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, 
             result["peak_device"] = stats.get("peak_bytes_in_use", 0) / 2**20
     np.save(out + ".npy", y)
     Path(out + ".json").write_text(json.dumps(result))
+
+
+def measure(f: int, h: int, w: int, repeats: int = 2, tile: int | None = None, sides=("jax", "torch")) -> dict:
+    """{(side, op): record with "out"} for op in decode, encode; each in its own process."""
+    from tests.vae_fixtures import build_reference, save_diffusers  # random weights, real architecture
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_vae_"))
+    folder = save_diffusers(build_reference(base_dim=96, z_dim=16, latents_mean=None, latents_std=None), tmp / "vae")
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((1, f, h, w, 16), dtype=np.float32)
+    video = rng.uniform(-1, 1, (1, 4 * (f - 1) + 1, 8 * h, 8 * w, 3)).astype(np.float32)
+    np.savez(tmp / "inputs.npz", z=z, video=video)
+    print(f"latent {list(z.shape)} (B,F,H,W,C) <-> video {list(video.shape)}; torch threads {os.cpu_count()}; "
+          f"tile {tile or 'none'}")
+    results = {}
+    for op in ("decode", "encode"):
+        for side in sides:
+            out = str(tmp / f"{side}_{op}")
+            cmd = [sys.executable, __file__, "--repeats", str(repeats), "--child", side, op, str(folder),
+                   str(tmp / "inputs.npz"), out] + (["--tile", str(tile)] if tile else [])
+            subprocess.run(cmd, check=True, cwd=ROOT, env=child_env())
+            results[side, op] = json.loads(Path(out + ".json").read_text())
+            results[side, op]["out"] = np.load(out + ".npy")
+    return results
 
 
 def main() -> None:
@@ -119,30 +114,7 @@ def main() -> None:
     if args.child:
         return child(*args.child, repeats=args.repeats, tile=args.tile)
 
-    sys.path.insert(0, str(ROOT))
-    from tests.vae_fixtures import build_reference, save_diffusers  # random weights, real architecture
-
-    tmp = Path(tempfile.mkdtemp(prefix="bench_vae_"))
-    folder = save_diffusers(build_reference(base_dim=96, z_dim=16, latents_mean=None, latents_std=None), tmp / "vae")
-    rng = np.random.default_rng(0)
-    f, h, w = args.frames, args.height, args.width
-    z = rng.standard_normal((1, f, h, w, 16), dtype=np.float32)
-    video = rng.uniform(-1, 1, (1, 4 * (f - 1) + 1, 8 * h, 8 * w, 3)).astype(np.float32)
-    np.savez(tmp / "inputs.npz", z=z, video=video)
-    print(f"latent {list(z.shape)} (B,F,H,W,C) <-> video {list(video.shape)}; torch threads {os.cpu_count()}; "
-          f"tile {args.tile or 'none'}")
-
-    results = {}
-    for op in ("decode", "encode"):
-        for side in args.sides.split(","):
-            out = str(tmp / f"{side}_{op}")
-            cmd = [sys.executable, __file__, "--repeats", str(args.repeats), "--child", side, op, str(folder),
-                   str(tmp / "inputs.npz"), out] + (["--tile", str(args.tile)] if args.tile else [])
-            env = {"MALLOC_ARENA_MAX": "2", **os.environ, "PYTHONPATH": str(ROOT)}
-            subprocess.run(cmd, check=True, cwd=ROOT, env=env)
-            results[side, op] = json.loads(Path(out + ".json").read_text())
-            results[side, op]["out"] = np.load(out + ".npy")
-
+    results = measure(args.frames, args.height, args.width, args.repeats, args.tile, args.sides.split(","))
     print("\n| op | side | device | time (s) | compile (s) | peak RSS, whole run (MiB) | peak RSS, warm runs (MiB) "
           "| RSS after load (MiB) | peak device (MiB) |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -1,12 +1,18 @@
-"""Peak host memory of `convert` on a DiT of real 14B width (dim 5120, ffn 13824, 40 heads) at reduced depth.
+"""Peak host memory of `convert` on a DiT of real 14B width (dim 5120, ffn 13824, 40 heads) at reduced depth,
+and of restoring the converted DiT.
 
-    python benchmarks/convert_memory.py [--layers 2 4] [--dtype keep bfloat16 float32] [--work /tmp/convmem]
+    python -m benchmarks.convert_memory [--layers 2 4 8] [--dtype keep bfloat16 float32] [--work /tmp/convmem]
 
 Writes random bf16 weights in the original layout as two safetensors shards, then converts
 them in a fresh subprocess per setting and reads its peak RSS (VmHWM, reset after the
 imports; ru_maxrss would count the parent's memory, as Linux keeps it across exec). Prints the peak
-against the checkpoint, the largest shard, the largest converted parameter (stacked over
-layers) and the baseline RSS of a process that has only imported the libraries.
+against the checkpoint, the largest shard, the largest single converted tensor (time_projection,
+6·dim × dim), the largest stacked parameter (the ffn kernel over all layers, which format-1
+conversion built whole on the host) and the baseline RSS of a process that has only imported the
+libraries. For the
+bfloat16 conversion it also restores the converted DiT (load_converted, stored dtypes) in a
+fresh process and prints that peak beside the restored model's size.
+The bound is stated in README.md (Converting); tests/test_convert.py checks it (slow).
 """
 from __future__ import annotations
 
@@ -68,6 +74,7 @@ CHILD = """
 import sys, time
 import jax, orbax.checkpoint, flax, numpy
 from convert.convert_cmd import convert
+from skyreels_jax.checkpoints.converted import load_converted
 
 def status(field):
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field + ":"))
@@ -75,40 +82,50 @@ def status(field):
 open("/proc/self/clear_refs", "w").write("5")  # restart the peak (VmHWM) from here
 base = status("VmRSS")
 start = time.perf_counter()
-convert(sys.argv[1], sys.argv[2], sys.argv[3], log=lambda *_: None)
+if sys.argv[1] == "convert":
+    convert(sys.argv[2], sys.argv[3], sys.argv[4], log=lambda *_: None)
+else:
+    dit = load_converted(sys.argv[3], "transformer")
+    jax.block_until_ready(jax.tree.leaves(flax.nnx.state(dit)))
 print(base, status("VmHWM"), time.perf_counter() - start)
 """
 
 
-def measure(src: Path, dst: Path, dtype: str) -> tuple[float, float, float]:
-    """(RSS after the imports, peak RSS during the conversion, seconds), in a fresh process (MB)."""
-    shutil.rmtree(dst, ignore_errors=True)
+def measure(what: str, src: Path, dst: Path, dtype: str) -> tuple[float, float, float]:
+    """(RSS after the imports, peak RSS, seconds) of `convert` SRC DST or `restore` DST, in a fresh process (MB)."""
+    if what == "convert":
+        shutil.rmtree(dst, ignore_errors=True)
     root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(dst), dtype], cwd=root, check=True,
+    out = subprocess.run([sys.executable, "-c", CHILD, what, str(src), str(dst), dtype], cwd=root, check=True,
                          capture_output=True, text=True).stdout.split()
     return int(out[0]) / 1024, int(out[1]) / 1024, float(out[2])  # /proc/self/status counts KiB
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layers", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--layers", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--dtype", nargs="+", default=["keep", "bfloat16", "float32"])
     parser.add_argument("--work", default="/tmp/convert_memory")
     args = parser.parse_args()
     work = Path(args.work)
-    print("| layers | dtype | checkpoint MB | largest shard MB | largest param MB | baseline RSS MB | "
-          "peak RSS MB | peak - baseline MB | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| layers | step | dtype | checkpoint MB | largest shard MB | largest tensor MB | stacked ffn MB | "
+          "baseline RSS MB | peak RSS MB | peak - baseline MB | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for layers in args.layers:
         src = work / f"src-{layers}"
         shutil.rmtree(src, ignore_errors=True)
         total, shard = write_source(src, layers)
         for dtype in args.dtype:
             itemsize = 4 if dtype == "float32" else 2  # the source is bf16, so "keep" is bf16 too
-            largest = layers * WIDE["ffn_dim"] * WIDE["dim"] * itemsize  # stacked ffn kernel
-            base, peak, seconds = measure(src, work / "dst", dtype)
-            print(f"| {layers} | {dtype} | {total / MB:,.0f} | {shard / MB:,.0f} | {largest / MB:,.0f} | "
-                  f"{base:,.0f} | {peak:,.0f} | {peak - base:,.0f} | {seconds:.1f} |", flush=True)
+            tensor = 6 * WIDE["dim"] * WIDE["dim"] * itemsize  # time_projection
+            stacked = layers * WIDE["ffn_dim"] * WIDE["dim"] * itemsize  # ffn kernel over all layers
+            steps = ["convert", "restore"] if dtype == "bfloat16" else ["convert"]
+            for step in steps:
+                base, peak, seconds = measure(step, src, work / "dst", dtype)
+                size = f"{total / MB:,.0f}" if step == "convert" else f"{total / MB:,.0f} (restored model)"
+                print(f"| {layers} | {step} | {dtype} | {size} | {shard / MB:,.0f} | {tensor / MB:,.0f} | "
+                      f"{stacked / MB:,.0f} | "
+                      f"{base:,.0f} | {peak:,.0f} | {peak - base:,.0f} | {seconds:.1f} |", flush=True)
         shutil.rmtree(src, ignore_errors=True)
     shutil.rmtree(work / "dst", ignore_errors=True)
 

@@ -16,12 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-
-def _vm(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field):
-            return int(line.split()[1]) / 1024  # MiB
-    raise RuntimeError(field)
+from benchmarks.common import reset_peak, vm_mib
 
 
 def child(folder: str, frames: int, size: int) -> None:
@@ -31,10 +26,10 @@ def child(folder: str, frames: int, size: int) -> None:
     pipe = load_pipeline(folder)
     kw = dict(height=size, width=size, num_steps=2, base_num_frames=17, overlap_history=5, progress=False)
     pipe("warm up", num_frames=17, **kw)  # compile outside the measurement
-    Path("/proc/self/clear_refs").write_text("5")
-    base = _vm("VmRSS")
+    reset_peak()
+    base = vm_mib("VmRSS")
     video = pipe("a red circle", num_frames=frames, **kw)
-    print(f"{frames} {base:.0f} {_vm('VmHWM'):.0f} {video.nbytes / 2**20:.1f}")
+    print(f"{frames} {base:.0f} {vm_mib('VmHWM'):.0f} {video.nbytes / 2**20:.1f}")
 
 
 def main() -> None:

@@ -1,10 +1,14 @@
 """`convert SRC DST`: every component of a published folder to Orbax, atomically and resumably.
 
-Each component is written under DST/.<name>.partial and renamed to DST/<name> when complete
-(on a bucket, where folders cannot be renamed, it is written in place and its
-component.json, written last, marks it complete). A rerun skips finished components and
-redoes unfinished ones. The manifest DST/skyreels_jax.json is written last of all, so DST
-is a converted checkpoint only once every component is in it.
+Local DST: each component is written under DST/.<name>.partial and renamed to DST/<name>
+when complete. Remote DST (gs://..., through etils.epath and tensorstore): a bucket cannot
+rename a folder atomically, so each component is written in place and completion is marked
+by single-object writes, each made after everything it covers: the Orbax checkpoint is
+committed by Orbax (its partial saves go to checkpoint.partial_save and are finalised into
+checkpoint), then DST/<name>/component.json is written. Either way a rerun skips components
+that have their component.json and rewrites the others from scratch. The manifest
+DST/skyreels_jax.json is written last of all, so DST is a converted checkpoint (loadable)
+only once every component is in it.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from etils import epath
 from skyreels_jax.checkpoints.converted import (COMPONENT_FILE, FORMAT, MANIFEST, copy_as_is, read_component,
                                                 write_component)
 from skyreels_jax.checkpoints.sources import COMPONENTS, find_components, open_source
-from skyreels_jax.hub import resolve
+from skyreels_jax.hub import as_epath, is_remote, resolve
 
 ALIASES = {"dit": "transformer"}
 
@@ -41,10 +45,6 @@ def parse_components(text: str | None) -> list[str] | None:
     return names
 
 
-def _is_local(path: epath.Path) -> bool:
-    return path.as_uri().startswith("file://")
-
-
 def check_writable(dst: epath.Path) -> None:
     probe = dst / f".write-test-{uuid.uuid4().hex}"
     try:
@@ -66,6 +66,9 @@ def convert(src: str, dst: str, dtype: str = "bfloat16", components: list[str] |
     """Convert SRC (a local folder or Hub id, either layout) into DST (a local folder or gs:// path)."""
     if dtype not in ("bfloat16", "float32", "keep"):
         raise ValueError(f"--dtype must be bfloat16, float32 or keep, not {dtype!r}")
+    if is_remote(src):
+        raise ValueError(f"SRC {src} is remote: give a local folder or a Hub id (copy the repository locally "
+                         "first); DST may be a gs:// path")
     root = resolve(src)
     found = find_components(root)
     wanted = [ALIASES.get(n, n) for n in components] if components else [n for n in COMPONENTS if n in found]
@@ -73,7 +76,7 @@ def convert(src: str, dst: str, dtype: str = "bfloat16", components: list[str] |
     if missing:
         raise FileNotFoundError(f"{src} has no {', '.join(missing)} (it holds {', '.join(found) or 'nothing'}): "
                                 "download the whole repository or leave them out of --components")
-    out = epath.Path(dst)
+    out = as_epath(dst)
     check_writable(out)
     for name in wanted:
         want = component_dtype(name, dtype) or "keep"
@@ -86,12 +89,12 @@ def convert(src: str, dst: str, dtype: str = "bfloat16", components: list[str] |
             continue
         start = time.perf_counter()
         source = open_source(name, found[name])
-        work = out / f".{name}.partial" if _is_local(out) else out / name
+        work = out / name if is_remote(out) else out / f".{name}.partial"
         _rmtree(work)
         _rmtree(epath.Path(f"{work / 'checkpoint'}.partial_save"))
-        write_component(source, work, component_dtype(name, dtype), str(src), flush_bytes)
-        for rel, path in source.copies.items():
+        for rel, path in source.copies.items():  # before component.json, which marks the component done
             copy_as_is(path, out / rel)
+        write_component(source, work, component_dtype(name, dtype), str(src), flush_bytes)
         if work != out / name:
             _rmtree(out / name)
             work.rename(out / name)
@@ -113,7 +116,7 @@ def _write_manifest(out: epath.Path, root, src: str, found: dict) -> None:
         except (FileNotFoundError, ValueError):  # a lone component folder: no pipeline defaults
             pass
     text = json.dumps(manifest, indent=1, ensure_ascii=False)
-    if _is_local(out):
+    if not is_remote(out):
         tmp = out / f".{MANIFEST}.partial"
         tmp.write_text(text)
         tmp.replace(out / MANIFEST)

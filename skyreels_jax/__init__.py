@@ -1,6 +1,7 @@
 """skyreels_jax: SkyReels-V2 video generation in JAX/Flax. The stable public names are below (see API.md)."""
 from skyreels_jax import parallel, schedulers
 from skyreels_jax.captioner import load_captioner
+from skyreels_jax.compilation_cache import enable_compilation_cache
 from skyreels_jax.checkpoints import (CheckpointError, load_image_encoder, load_text_encoder, load_transformer,
                                       load_vae)
 from skyreels_jax.enhancer import PromptEnhancer, load_prompt_enhancer
@@ -8,6 +9,8 @@ from skyreels_jax.models import DiT, DiTConfig, VAEConfig, WanVAE
 from skyreels_jax.pipelines import Pipeline, load_pipeline
 
 __all__ = ["CheckpointError", "DiT", "DiTConfig", "Pipeline", "PromptEnhancer", "VAEConfig", "WanVAE",
-           "load_captioner", "load_image_encoder", "load_pipeline", "load_prompt_enhancer", "load_text_encoder",
+           "enable_compilation_cache", "load_captioner", "load_image_encoder", "load_pipeline", "load_prompt_enhancer", "load_text_encoder",
            "load_transformer", "load_vae", "parallel", "schedulers"]
 __version__ = "0.1.0"
+
+enable_compilation_cache()  # only where $SKYREELS_JAX_CACHE_DIR is set

@@ -1,4 +1,4 @@
-"""The `skyreels-jax` command: generate, enhance, caption, convert / verify / inspect, train, demo."""
+"""The `skyreels-jax` command: generate, enhance, caption, convert / verify / inspect, preprocess, train, demo."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import sys
 from convert import cli as convert_cli
 from skyreels_jax import captioner_cli, enhancer_cli, generate
 from skyreels_jax.training import cli as train_cli
+from skyreels_jax.training import preprocess_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--steps", type=int, default=20)
     demo.add_argument("--seed", type=int, default=0)
     train_cli.add_parser(commands)
+    preprocess_cli.add_parser(commands)
     enhancer_cli.add_parser(commands)
     captioner_cli.add_parser(commands)
     convert_cli.add_parser(commands)
@@ -31,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
             return generate.run(args)
         if args.command == "train":
             return train_cli.run(args)
+        if args.command == "preprocess":
+            return preprocess_cli.run(args)
         if args.command == "enhance":
             return enhancer_cli.run(args)
         if args.command == "caption":

@@ -7,6 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
+from skyreels_jax.parallel import distributed
+
 RESOLUTIONS = {"540P": (544, 960), "720P": (720, 1280)}
 
 
@@ -50,13 +52,22 @@ def add_parser(commands) -> None:
                     help="latent: reuse history latents (no drift); pixel: decode and re-encode, as the original")
     df.add_argument("--work-dir", type=Path, help="where finished windows are kept so a rerun resumes "
                     "(default: OUTPUT.work next to the output, removed when the video is written)")
-    mh = p.add_argument_group("multi-host (batch mode: each process takes every N-th prompt)")
-    mh.add_argument("--distributed", action="store_true", help="join a multi-host run with jax.distributed: "
-                    "automatic on TPU pods (and SLURM/Open MPI); elsewhere give the three flags below or "
-                    "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID")
-    mh.add_argument("--coordinator", help="host:port of process 0")
-    mh.add_argument("--num-processes", type=int)
-    mh.add_argument("--process-id", type=int)
+    dev = p.add_argument_group("devices (one mesh per data-parallel group; default: every device on fsdp)")
+    dev.add_argument("--mesh", metavar="D,F,C,T", help="mesh sizes over (data, fsdp, context, tensor), one may be -1, "
+                     "e.g. 1,2,4,1; data splits the CFG pair (1 or 2), fsdp shards the weights, context the "
+                     "video tokens (with --sequence-parallel), tensor the heads and FFN")
+    dev.add_argument("--sequence-parallel", choices=["ulysses", "ring"], help="split the DiT's self-attention over "
+                     "the mesh's context axis: ulysses (all-to-all; the heads per tensor shard must divide by "
+                     "the context size) or ring (any size)")
+    mh = distributed.add_arguments(p, "multi-host (batch mode: each data-parallel group takes every N-th prompt)")
+    mh.add_argument("--processes-per-group", type=int, default=1, help="processes that run one model together "
+                    "(its mesh spans their devices), e.g. when a model needs more than one host; they all run the "
+                    "group's prompts and the first of them writes the videos")
+    p.add_argument("--teacache", type=float, metavar="THRESHOLD",
+                   help="step caching (text/image-to-video): skip the DiT blocks while the summed relative L1 "
+                        "change of their input stays below THRESHOLD (0: never skip; try 0.1-0.3)")
+    p.add_argument("--compilation-cache", metavar="DIR",
+                   help="keep compiled XLA programs in DIR across runs (default: $SKYREELS_JAX_CACHE_DIR, else off)")
     p.add_argument("--low-memory", action="store_true", help="free the encoders after each use")
     p.add_argument("--no-cache", action="store_true", help="do not cache the converted DiT")
 
@@ -145,14 +156,22 @@ def run(args) -> int:
     from skyreels_jax.pipelines import load_pipeline
 
     apply_config(args)
+    from skyreels_jax.compilation_cache import enable_compilation_cache
+
+    enable_compilation_cache(args.compilation_cache)
     if not args.model:
         raise ValueError("give --model (a folder or Hub id) or --config")
     args.num_frames = args.num_frames or 97
     todo = jobs(args)
+    writer, devices = True, None
     if args.distributed:
-        todo = _join_hosts(args, todo)
+        todo, writer, devices, done = _join_hosts(args, todo)
+    else:
+        if args.processes_per_group != 1:
+            raise ValueError("--processes-per-group needs --distributed")
+        done = [out.exists() for _, out in todo]
     height, width = _size(args)
-    pending = [(prompt, out) for prompt, out in todo if not out.exists()]
+    pending = [job for job, finished in zip(todo, done) if not finished]
     if len(pending) < len(todo):
         print(f"skipping {len(todo) - len(pending)} video(s) already written")
     if not pending:
@@ -168,14 +187,10 @@ def run(args) -> int:
             texts = [p if isinstance(p, str) else " ".join(p) for p, _ in pending]
             enhanced = enhance_prompts(args.prompt_enhancer, texts, seed=args.seed, dtype=dtype)
             pending = [(e, out) for e, (_, out) in zip(enhanced, pending)]
-    mesh = None
-    if args.distributed:  # this process's group: its own devices, parameters sharded over them
-        import jax
-
-        from skyreels_jax.parallel import make_mesh
-
-        mesh = make_mesh(devices=jax.local_devices())
-    pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache, low_memory=args.low_memory)
+    mesh = group_mesh(args.mesh, args.sequence_parallel, devices)
+    overrides = {"sequence_parallel": args.sequence_parallel} if args.sequence_parallel else None
+    pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache, low_memory=args.low_memory,
+                         dit_overrides=overrides)
     settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
                     num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
                     guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed)
@@ -186,34 +201,78 @@ def run(args) -> int:
                         overlap_mode=args.overlap_mode, fps=args.fps)
     elif args.video:
         raise ValueError("--video (extension) needs a diffusion-forcing model")
+    if args.teacache is not None:
+        settings["teacache_threshold"] = args.teacache
     for prompt, out in pending:
         start = time.perf_counter()
         work = None
-        if pipe.mode == "diffusion_forcing":
+        if pipe.mode == "diffusion_forcing" and args.processes_per_group == 1:
+            # (a group of processes does not resume windows: their disks may disagree on what is finished)
             work = args.work_dir or out.with_name(out.name + ".work")
         video = pipe(prompt, **settings, **({"work_dir": work} if work else {}))
-        meta = dict(prompt=prompt, original_prompt=originals[out], model=str(args.model), mode=pipe.mode, **{**settings, "fps": args.fps},
-                    resolved_defaults=pipe.folder.defaults, seconds=round(time.perf_counter() - start, 1))
+        if not writer:  # another process of this group writes it
+            continue
+        meta = dict(prompt=prompt, original_prompt=originals[out], model=str(args.model), mode=pipe.mode,
+                    **{**settings, "fps": args.fps}, mesh=None if mesh is None else dict(mesh.shape),
+                    sequence_parallel=args.sequence_parallel, resolved_defaults=pipe.folder.defaults,
+                    seconds=round(time.perf_counter() - start, 1))
         write_video(out, video, fps=args.fps, metadata=meta)
         if work is not None and args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-        print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s)")
+        skipped = pipe.stats.get("teacache_skipped")
+        cached = "" if skipped is None else f", teacache skipped {skipped} of {pipe.stats['steps']} steps"
+        print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s{cached})")
     return _finish(args)
 
 
-def _join_hosts(args, todo):
-    """Initialise jax.distributed and keep this process's share (one process per data-parallel group)."""
+def group_mesh(sizes: str | None, sequence_parallel: str | None, devices=None):
+    """The mesh of --mesh D,F,C,T over `devices` (default: all); without --mesh, every device on fsdp
+    (no mesh at all on one device)."""
     import jax
 
-    from skyreels_jax.parallel.batch import group_share
+    from skyreels_jax.parallel import make_mesh
+
+    devices = jax.devices() if devices is None else devices
+    if sizes is None:
+        if sequence_parallel:
+            raise ValueError("--sequence-parallel needs --mesh with a context size > 1, e.g. --mesh 1,1,4,1")
+        return make_mesh(devices=devices) if len(devices) > 1 else None
+    try:
+        shape = [int(x) for x in sizes.split(",")]
+    except ValueError:
+        shape = []
+    if len(shape) != 4:
+        raise ValueError(f"--mesh takes four sizes DATA,FSDP,CONTEXT,TENSOR (one may be -1), e.g. 1,2,4,1; got {sizes!r}")
+    if shape[2] != 1 and not sequence_parallel:  # the context devices would idle
+        raise ValueError(f"--mesh {sizes} splits the video over context devices: give --sequence-parallel ulysses "
+                         "or ring (or a context size of 1)")
+    try:
+        return make_mesh(*shape, devices=devices)
+    except ValueError as e:
+        raise ValueError(f"--mesh {sizes}: {e} (in this data-parallel group)") from None
+
+
+def _join_hosts(args, todo):
+    """Initialise jax.distributed; return this group's jobs, whether this process writes them, the
+    group's devices, and which of the jobs are finished (as the group's writer sees its disk, so every
+    process of a group runs the same calls even where disks are local)."""
+    import jax
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    from skyreels_jax.parallel.batch import group_devices, group_share
     from skyreels_jax.parallel.distributed import initialize
 
     if args.prompts is None:
         raise ValueError("--distributed is for batch mode: give --prompts FILE")
     initialize(args.coordinator, args.num_processes, args.process_id)
-    mine, _ = group_share(todo, jax.process_index(), jax.process_count())
-    print(f"process {jax.process_index()} of {jax.process_count()}: {len(mine)} of {len(todo)} video(s)")
-    return mine
+    index, count, per_group = jax.process_index(), jax.process_count(), args.processes_per_group
+    mine, writer = group_share(todo, index, count, per_group)
+    done = multihost_utils.process_allgather(np.array([out.exists() for _, out in todo] + [False]))  # [P, N + 1]
+    group = index // per_group
+    done, _ = group_share(done[group * per_group][:-1].tolist(), index, count, per_group)
+    print(f"process {index} of {count} (group {group}): {len(mine)} of {len(todo)} video(s)")
+    return mine, writer, group_devices(jax.devices(), group, per_group), done
 
 
 def _finish(args) -> int:

@@ -25,8 +25,9 @@ def original_sigmas(scheduler):
     return scheduler
 
 
-def build_pipeline(mode: str, root: Path, shift: float = 8.0):
-    """(folder, diffusers pipeline) for mode "t2v", "i2v" or "flf2v"."""
+def build_pipeline(mode: str, root: Path, shift: float = 8.0, dit: dict | None = None):
+    """(folder, diffusers pipeline) for mode "t2v", "i2v" or "flf2v"; dit overrides the tiny DiT's
+    diffusers config (e.g. num_layers)."""
     from diffusers import (SkyReelsV2ImageToVideoPipeline, SkyReelsV2Pipeline, UniPCMultistepScheduler)
 
     tok_dir = make_tokenizer(root / "tokenizer_src")
@@ -36,7 +37,7 @@ def build_pipeline(mode: str, root: Path, shift: float = 8.0):
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift,
                                         solver_order=2, solver_type="bh2", predict_x0=True,
                                         lower_order_final=True, final_sigmas_type="zero")
-    dims = dict(out_channels=Z, text_dim=text_encoder.config.d_model)
+    dims = dict(out_channels=Z, text_dim=text_encoder.config.d_model, **(dit or {}))
     if mode == "t2v":
         transformer = dit_fixtures.build_reference("t2v", in_channels=Z, **dims)
         pipe = SkyReelsV2Pipeline(tokenizer, text_encoder, transformer, vae, scheduler)
@@ -64,8 +65,9 @@ def reference_video(pipe, noise: np.ndarray, **kwargs) -> np.ndarray:
     return (np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
-def build_df_pipeline(root: Path):
-    """(folder, {"t2v", "i2v", "v2v": diffusers DF pipelines sharing one tiny DF model with the fps embedding})."""
+def build_df_pipeline(root: Path, **dit_kwargs):
+    """(folder, {"t2v", "i2v", "v2v": diffusers DF pipelines sharing one tiny DF model with the fps embedding});
+    dit_kwargs change the tiny DiT (e.g. num_attention_heads)."""
     from diffusers import (SkyReelsV2DiffusionForcingImageToVideoPipeline, SkyReelsV2DiffusionForcingPipeline,
                            SkyReelsV2DiffusionForcingVideoToVideoPipeline, UniPCMultistepScheduler)
 
@@ -76,7 +78,7 @@ def build_df_pipeline(root: Path):
                                         solver_order=2, solver_type="bh2", predict_x0=True,
                                         lower_order_final=True, final_sigmas_type="zero")
     transformer = dit_fixtures.build_reference("df", in_channels=Z, out_channels=Z,
-                                               text_dim=text_encoder.config.d_model)
+                                               text_dim=text_encoder.config.d_model, **dit_kwargs)
     parts = (tokenizer, text_encoder, transformer, vae, scheduler)
     pipes = {"t2v": SkyReelsV2DiffusionForcingPipeline(*parts),
              "i2v": SkyReelsV2DiffusionForcingImageToVideoPipeline(*parts),

@@ -84,3 +84,58 @@ def test_dpo_step_reference_and_refresh():
     assert float(evaluate(state["params"], state["ref_params"], batch, key)["reward_margin"]) != 0.0
     state = refresh_reference(state)
     assert float(evaluate(state["params"], state["ref_params"], batch, key)["reward_margin"]) == 0.0
+
+
+def test_first_frame_condition_and_missing_i2v_data():
+    from skyreels_jax.training.run_config import array_keys as _array_keys
+    from skyreels_jax.training.objectives import first_frame_condition
+
+    cond = jnp.arange(2 * 3 * 2 * 2 * 4, dtype=jnp.float32).reshape(2, 3, 2, 2, 4)
+    y = np.asarray(first_frame_condition(cond))
+    assert y.shape == (2, 3, 2, 2, 8)
+    np.testing.assert_array_equal(y[:, 0, ..., :4], 1.0)       # latent frame 0 holds the known first frame
+    np.testing.assert_array_equal(y[:, 1:, ..., :4], 0.0)
+    np.testing.assert_array_equal(y[..., 4:], cond)
+
+    class Cfg(dict):
+        objective = "flow"
+
+    i2v = dataclasses.replace(TINY, in_dim=36, image_dim=20)
+    plain = [{"latents": 0, "context": 0}]
+    assert _array_keys(Cfg(), TINY, plain) == ("latents",)
+    with pytest.raises(ValueError, match="no \\['cond_latents', 'image_context'\\] for this i2v model.*--i2v"):
+        _array_keys(Cfg(), i2v, plain)
+
+
+def test_lora_merge_by_hand_and_lora_training():
+    from skyreels_jax.training import lora
+
+    w = nnx.Param(jnp.array([[1.0, 2.0], [3.0, 4.0]]), logical_axes=("embed", "mlp"))
+    base = nnx.from_flat_state([(("ffn", "kernel"), w), (("ffn", "bias"), nnx.Param(jnp.ones(2)))])
+    tree = lora.init(base, rank=1, targets=r"kernel$")
+    assert tree["ffn"]["kernel"]["a"].get_metadata()["logical_axes"] == ("embed", None)
+    tree["ffn"]["kernel"]["a"].set_value(jnp.array([[1.0], [2.0]]))
+    tree["ffn"]["kernel"]["b"].set_value(jnp.array([[0.5, -1.0]]))
+    merged = lora.merge(base, tree, scale=2.0)
+    # W + 2·a·b = [[1, 2], [3, 4]] + 2·[[0.5, -1], [1, -2]]
+    np.testing.assert_allclose(merged["ffn"]["kernel"][...], [[2.0, 0.0], [5.0, 0.0]])
+    np.testing.assert_array_equal(merged["ffn"]["bias"][...], 1.0)
+    with pytest.raises(ValueError, match="no parameter matches"):
+        lora.init(base, rank=1, targets="nothing")
+
+    graphdef, params, rest = split_model(DiT(TINY, rngs=nnx.Rngs(0)))
+    tree = lora.init(params, rank=4)
+    assert lora.count(tree) < 0.15 * lora.count(params)
+    tx, schedule = make_optimizer(1e-2, 30, warmup_steps=2)
+    state = init_train_state(tree, tx, base=params)
+    step = make_train_step(graphdef, rest, tx, schedule, Objective("flow"), lora_scale=2.0, donate=False)
+    batch = _batch()
+    losses = []
+    for _ in range(30):
+        state, m = step(state, batch)
+        losses.append(float(m["loss"]))
+    print(f"LoRA flow loss: first 5 steps {np.mean(losses[:5]):.3f}, last 5 steps {np.mean(losses[-5:]):.3f}")
+    assert np.mean(losses[:5]) / np.mean(losses[-5:]) > 1.3
+    for a, b in zip(jax.tree.leaves(state["base"]), jax.tree.leaves(params)):
+        np.testing.assert_array_equal(a, b)                               # the base never moves
+    assert jax.tree.structure(state["params"]) == jax.tree.structure(tree)

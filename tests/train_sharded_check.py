@@ -6,23 +6,12 @@ os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
-from skyreels_jax.parallel import make_mesh, partition_spec  # noqa: E402
+from skyreels_jax.parallel import make_mesh  # noqa: E402
+from skyreels_jax.training import sharding  # noqa: E402
 from skyreels_jax.training.objectives import Objective  # noqa: E402
 from skyreels_jax.training.step import make_train_step  # noqa: E402
 from tests.test_train_step import _batch, _setup  # noqa: E402
-
-
-def _place(tree, mesh):
-    """Params, optimizer moments and EMA by their logical axes; scalars and keys replicated."""
-    def put(x):
-        axes = x.get_metadata().get("logical_axes") if hasattr(x, "get_metadata") else None
-        value = x.get_value() if hasattr(x, "get_value") else x
-        spec = partition_spec(axes, value.shape, mesh) if axes is not None else PartitionSpec()
-        placed = jax.device_put(value, NamedSharding(mesh, spec))
-        return x.replace(placed) if hasattr(x, "replace") else placed
-    return jax.tree.map(put, tree, is_leaf=lambda x: hasattr(x, "get_metadata"))
 
 
 def main() -> None:
@@ -34,8 +23,9 @@ def main() -> None:
         graphdef, rest, tx, schedule, state = _setup(ema=True)
         batch = _batch(n=4, frames=4)
         if name == "sharded":
-            state = _place(state, mesh)
-            batch = jax.device_put(batch, NamedSharding(mesh, PartitionSpec("data")))
+            state = sharding.place(state, mesh)
+            rows = sharding.local_rows(mesh, 4)
+            batch = sharding.global_batch(jax.tree.map(lambda x: np.asarray(x)[rows[0]:rows[1]], batch), mesh, 4)
         step = make_train_step(graphdef, rest, tx, schedule, obj, ema_decay=0.9)
         out = []
         for _ in range(3):
@@ -47,6 +37,7 @@ def main() -> None:
             assert tuple(k.sharding.spec) == (None, "fsdp", "tensor"), k.sharding.spec
             mu = jax.tree.leaves(state["opt_state"])[2]
             assert len(mu.sharding.device_set) > 1
+            assert tuple(m["loss"].sharding.spec) == () and len(m["loss"].sharding.device_set) == 8
     np.testing.assert_allclose(losses["sharded"], losses["single"], rtol=1e-5)
     print(f"losses single {losses['single']} sharded {losses['sharded']}")
 

@@ -4,16 +4,21 @@ A converted folder (local or `gs://`) holds
 
     skyreels_jax.json                the manifest, written last: source, layout, mode, defaults, components
     transformer/component.json       architecture config, layout and source, dtype, every tensor's shape/dtype
-    transformer/checkpoint/          Orbax checkpoint of the model's parameters (scanned blocks stacked)
+    transformer/checkpoint/          Orbax checkpoint of the model's parameters, the scanned blocks
+                                     one leaf per layer (blocks/<i>/...), stacked again on restore
     vae/ text_encoder/ image_encoder/   the same for each component present
     tokenizer/ image_processor/      copied from the source as they are
 
 Conversion streams one tensor at a time (plus up to `flush_bytes` waiting to be written), so
-converting a 14B model never holds the model in host memory.
+converting a 14B model never holds the model, nor one stacked parameter, in host memory.
+
+Format versions (the `format` field of both JSON files): 1 stored the blocks stacked (still
+loads); 2 stores them one leaf per layer.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import tempfile
@@ -26,13 +31,17 @@ from etils import epath
 from flax import nnx
 
 from skyreels_jax.checkpoints.fill import CheckpointError
-from skyreels_jax.checkpoints.orbax_io import StreamingWriter, path_name, restore_module, stored
+from skyreels_jax.checkpoints.orbax_io import (StreamingWriter, disk_leaves, layer_path, path_name, restore_module,
+                                               stored)
 from skyreels_jax.checkpoints.sources import MODELS, Source
+from skyreels_jax.hub import is_remote
+from skyreels_jax.parallel.sequence_parallel import check_config
 from skyreels_jax.models import DiTConfig, VAEConfig
 from skyreels_jax.models.clip import CLIPVisionConfig
 from skyreels_jax.models.umt5 import UMT5Config
+from skyreels_jax.nn.stack import is_stacked
 
-FORMAT = 1
+FORMAT = 2          # 2: stacked blocks stored one leaf per layer; 1: stored stacked
 MANIFEST = "skyreels_jax.json"
 COMPONENT_FILE = "component.json"
 CHECKPOINT = "checkpoint"
@@ -55,28 +64,30 @@ def read_component(root, name: str) -> dict:
     path = epath.Path(root) / name / COMPONENT_FILE
     if not path.exists():
         raise FileNotFoundError(f"{epath.Path(root)} has no converted {name} (no {name}/{COMPONENT_FILE})")
-    return json.loads(path.read_text())
+    info = json.loads(path.read_text())
+    if info.get("format", 1) > FORMAT:
+        raise ValueError(f"{path} is in converted format {info['format']}, newer than this skyreels-jax reads "
+                         f"({FORMAT}): upgrade skyreels-jax or convert again with this version")
+    return info
 
 
-def _stream(source: Source, path: tuple, shape: tuple, dtype: str | None) -> np.ndarray:
-    """One of our parameters, read and converted from its checkpoint tensor(s), in `dtype`
-    (None: the source tensor's own). Stacked blocks are filled layer by layer."""
-    out = None
-    entries = source.plans[path]
-    stacked = path[0] == "blocks"
-    for i, (key, convert) in enumerate(entries):
+def _per_layer(info: dict) -> bool:
+    return info.get("format", 1) >= 2
+
+
+def _stream(source: Source, path: tuple, shape: tuple, dtype: str | None):
+    """(path on disk, array) for one of our parameters, read and converted from its checkpoint
+    tensor(s) in `dtype` (None: the source tensor's own): one per layer for the stacked blocks."""
+    stacked = is_stacked(path)
+    want = tuple(shape[1:] if stacked else shape)
+    for i, (key, convert) in enumerate(source.plans[path]):
         tensor = np.asarray(convert(source.reader.read(key)))
-        want = shape[1:] if stacked else shape
-        if tensor.shape != tuple(want):
+        if tensor.shape != want:
             raise CheckpointError(f"{source.where}: key {key!r} has shape {source.reader.shape(key)}, which does "
-                                  f"not fit {path_name(path)} {tuple(want)}")
+                                  f"not fit {path_name(path)} {want}")
         target = np.dtype(dtype) if dtype and jnp.issubdtype(tensor.dtype, jnp.floating) else tensor.dtype
-        if not stacked:
-            return tensor.astype(target, copy=False)
-        if out is None:
-            out = np.empty(shape, target)
-        out[i] = tensor
-    return out
+        array, tensor = tensor.astype(target, copy=False), None   # the source copy is freed before the write
+        yield (layer_path(path, i) if stacked else path), array
 
 
 def write_component(source: Source, folder, dtype: str | None, origin: str,
@@ -86,10 +97,12 @@ def write_component(source: Source, folder, dtype: str | None, origin: str,
     folder = epath.Path(folder)
     writer = StreamingWriter(folder / CHECKPOINT, flush_bytes)
     tensors = {}
-    for path, variable in nnx.to_flat_state(source.state):
-        array = _stream(source, path, variable.get_value().shape, dtype)
-        writer.add(path, array)
-        tensors[path_name(path)] = [list(array.shape), array.dtype.name]
+    # the largest single tensors (time_projection, embeddings) first, while the process is smallest
+    for path, variable in sorted(nnx.to_flat_state(source.state), key=lambda item: is_stacked(item[0])):
+        shape = variable.get_value().shape
+        for disk_path, array in _stream(source, path, shape, dtype):
+            writer.add(disk_path, array)
+            tensors[path_name(path)] = [list(shape), array.dtype.name]
     writer.close()
     main_dtype = Counter(d for _, d in tensors.values()).most_common(1)[0][0]
     config = dataclasses.replace(source.config, dtype=main_dtype, param_dtype=main_dtype)
@@ -107,20 +120,26 @@ def component_config(info: dict, dtype=None, **overrides):
     return CONFIGS[info["component"]](**{**fields, **overrides})
 
 
-def load_converted(root, component: str, dtype=None, *, mesh=None, **overrides):
+def load_converted(root, component: str, dtype=None, *, mesh=None, parts=None, **overrides):
     """A converted component as the matching load_* function returns it: a DiT, a WanVAE, a
     TextEncoder or an ImageEncoder.
 
     dtype None keeps the stored dtypes; otherwise every parameter is restored in `dtype`.
     With a mesh every parameter is read straight onto its shards. Other keyword arguments
-    override config fields that do not change the weights (attention, remat, ...).
+    override config fields that do not change the weights (attention, remat, ...). parts, for the
+    VAE only: the halves to read, as load_vae's.
     """
     name = "transformer" if component == "dit" else component
     info = read_component(root, name)
     config = component_config(info, dtype, **overrides)
+    if name == "transformer":
+        check_config(config, mesh)
+    if parts is not None and name != "vae":
+        raise ValueError(f"parts selects halves of the VAE; the {name} has none")
+    build = MODELS[name] if parts is None else functools.partial(MODELS[name], parts=parts)
     dtypes = None if dtype is not None else {p: d for p, (_, d) in info["tensors"].items()}
-    model = restore_module(epath.Path(root) / name / CHECKPOINT,
-                           lambda: MODELS[name](config, rngs=nnx.Rngs(0)), mesh, dtypes)
+    model = restore_module(epath.Path(root) / name / CHECKPOINT, lambda: build(config, rngs=nnx.Rngs(0)), mesh,
+                           dtypes, per_layer=_per_layer(info), partial=parts is not None)
     if name == "text_encoder":
         from skyreels_jax.text import TextEncoder, load_tokenizer
 
@@ -137,7 +156,7 @@ def _local(folder: epath.Path) -> Path:
     """A local copy of a small folder (transformers reads tokenizers from local disk only)."""
     if not folder.exists():
         raise FileNotFoundError(f"{folder} is missing: the converted text encoder needs its tokenizer folder")
-    if folder.as_uri().startswith("file://"):
+    if not is_remote(folder):
         return Path(folder)
     local = Path(tempfile.mkdtemp(prefix="skyreels_tokenizer_"))
     for f in folder.iterdir():
@@ -151,19 +170,20 @@ def check_stored(root, name: str) -> list[str]:
     info = read_component(root, name)
     from skyreels_jax.checkpoints.sources import abstract_state
 
-    expected = {path_name(p): tuple(v.get_value().shape)
-                for p, v in nnx.to_flat_state(abstract_state(name, component_config(info)))}
+    shapes = {p: v.get_value().shape for p, v in nnx.to_flat_state(abstract_state(name, component_config(info)))}
+    leaves = {path_name(disk): (path_name(param), shape)
+              for disk, (param, _, shape) in disk_leaves(shapes, _per_layer(info)).items()}
     try:
         have = stored(epath.Path(root) / name / CHECKPOINT)
     except Exception as e:  # orbax raises many kinds on a damaged checkpoint
         return [f"{name}: the Orbax checkpoint cannot be read ({type(e).__name__}: {e})"]
-    problems = [f"{name}: tensor {p} is missing" for p in sorted(expected.keys() - have.keys())]
-    problems += [f"{name}: unexpected tensor {p}" for p in sorted(have.keys() - expected.keys())]
-    for p in sorted(expected.keys() & have.keys()):
-        shape, dtype = have[p]
-        recorded = info["tensors"].get(p, [None, None])[1]
-        if shape != expected[p]:
-            problems.append(f"{name}: tensor {p} has shape {shape}, the config expects {expected[p]}")
+    problems = [f"{name}: tensor {p} is missing" for p in sorted(leaves.keys() - have.keys())]
+    problems += [f"{name}: unexpected tensor {p}" for p in sorted(have.keys() - leaves.keys())]
+    for p in sorted(leaves.keys() & have.keys()):
+        (shape, dtype), (param, expected) = have[p], leaves[p]
+        recorded = info["tensors"].get(param, [None, None])[1]
+        if shape != expected:
+            problems.append(f"{name}: tensor {p} has shape {shape}, the config expects {expected}")
         if dtype != recorded:
             problems.append(f"{name}: tensor {p} has dtype {dtype}, component.json records {recorded}")
     return problems
@@ -175,7 +195,7 @@ def copy_as_is(src: Path, dst: epath.Path) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(src.read_bytes())
         return
-    if dst.as_uri().startswith("file://"):
+    if not is_remote(dst):
         shutil.copytree(src, Path(dst), dirs_exist_ok=True)
         return
     for f in src.rglob("*"):

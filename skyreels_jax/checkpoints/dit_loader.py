@@ -15,6 +15,10 @@ from skyreels_jax.checkpoints.fill import CheckpointError, check_key_sets, fill_
 from skyreels_jax.checkpoints.dit_config import config_from_diffusers, config_from_original, find_transformer_folder
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.models.dit import DiT, DiTConfig
+from skyreels_jax.parallel.sequence_parallel import check_config
+
+# DiTConfig fields that do not change the weights: how attention runs, rematerialisation, the block-causal mask
+RUNTIME_FIELDS = ("attention", "sequence_parallel", "remat", "causal_block_size")
 
 
 @dataclasses.dataclass
@@ -67,19 +71,37 @@ def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
     placed straight onto its shards as it is read.
     """
     param_dtype = jnp.dtype(param_dtype or dtype).name
-    return DiTCheckpoint.open(path, config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype,
-                              **overrides).load(mesh)
+    ckpt = DiTCheckpoint.open(path, config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype, **overrides)
+    check_config(ckpt.config, mesh)
+    return ckpt.load(mesh)
 
 
-def load_transformer_cached(path: str | Path, dtype=jnp.float32, *, mesh=None, cache: bool = True) -> DiT:
-    """load_transformer, through the cache of converted checkpoints (checkpoints.cache) when cache=True."""
+def load_transformer_cached(path: str | Path, dtype=jnp.float32, *, mesh=None, cache: bool = True,
+                            **overrides) -> DiT:
+    """load_transformer, through the cache of converted checkpoints (checkpoints.cache) when cache=True.
+
+    overrides may only set RUNTIME_FIELDS: the cache holds weights alone, so one entry serves
+    every attention backend, mesh and sequence-parallel setting.
+    """
+    check_overrides(overrides)
     if not cache:
-        return load_transformer(path, dtype, mesh=mesh)
+        return load_transformer(path, dtype, mesh=mesh, **overrides)
     name = jnp.dtype(dtype).name
-    ckpt = DiTCheckpoint.open(path, dtype=name, param_dtype=name)
+    ckpt = DiTCheckpoint.open(path, dtype=name, param_dtype=name, **overrides)
+    check_config(ckpt.config, mesh)
     files = [*ckpt.folder.glob("*.safetensors"), ckpt.folder / "config.json"]
     return load_cached(f"dit-{ckpt.folder.name}", files, {"dtype": name},
                        lambda: DiT(ckpt.config, rngs=nnx.Rngs(0)), lambda: ckpt.load(mesh), mesh)
+
+
+def check_overrides(overrides: Mapping | None) -> dict:
+    """The overrides as a dict, after checking that they leave the weights alone (RUNTIME_FIELDS)."""
+    overrides = dict(overrides or {})
+    weight_changing = sorted(set(overrides) - set(RUNTIME_FIELDS))
+    if weight_changing:
+        raise ValueError(f"DiT overrides {weight_changing} would change the weights; only {', '.join(RUNTIME_FIELDS)} "
+                         "can be set when loading a model folder")
+    return overrides
 
 
 def _per_layer_shape(path, shape):

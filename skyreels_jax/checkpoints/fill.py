@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from skyreels_jax.nn.stack import is_stacked
 from skyreels_jax.parallel.rules import state_shardings
 
 # our parameter path -> [(checkpoint key, torch-to-ours conversion)], one entry per layer for "blocks"
@@ -46,14 +47,28 @@ def _put(array: np.ndarray, dtype, sharding) -> jax.Array:
 
 
 @functools.partial(jax.jit, donate_argnums=0)
-def _write_layer(stacked: jax.Array, i, layer: jax.Array) -> jax.Array:
+def write_layer(stacked: jax.Array, i, layer: jax.Array) -> jax.Array:
+    """stacked[i] = layer, in place (the stacked buffer is donated)."""
     return jax.lax.dynamic_update_index_in_dim(stacked, layer.astype(stacked.dtype), i, 0)
 
 
-def _zeros(shape, dtype, sharding) -> jax.Array:
+def zeros(shape, dtype, sharding) -> jax.Array:
+    """A zero array made directly on its shards (default device when sharding is None)."""
     if sharding is None:
         return jnp.zeros(shape, dtype)
-    return jax.jit(lambda: jnp.zeros(shape, dtype), out_shardings=sharding)()
+    return _zeros_fn(tuple(shape), jnp.dtype(dtype), sharding)()
+
+
+@functools.lru_cache(maxsize=256)
+def _zeros_fn(shape, dtype, sharding):  # one compiled function per shape, dtype and sharding
+    return jax.jit(lambda: jnp.zeros(shape, dtype), out_shardings=sharding)
+
+
+def layer_sharding(sharding):
+    """The sharding of one layer of a stacked parameter: its spec without the layer axis."""
+    if not isinstance(sharding, jax.sharding.NamedSharding):
+        return sharding
+    return jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(*sharding.spec[1:]))
 
 
 def fill_state(state, plan: Plan, source, where, mesh=None) -> None:
@@ -71,13 +86,11 @@ def fill_state(state, plan: Plan, source, where, mesh=None) -> None:
                                       f"{'.'.join(map(str, path))} {shape}")
             return tensor
 
-        if path[0] == "blocks":
-            layer_sharding = None if sharding is None else jax.sharding.NamedSharding(
-                sharding.mesh, jax.sharding.PartitionSpec(*sharding.spec[1:]))
-            stacked = _zeros(abstract.shape, abstract.dtype, sharding)
+        if is_stacked(path):
+            stacked = zeros(abstract.shape, abstract.dtype, sharding)
             for i, (key, convert) in enumerate(entries):
-                layer = _put(converted(key, convert, abstract.shape[1:]), abstract.dtype, layer_sharding)
-                stacked = _write_layer(stacked, i, layer)
+                layer = _put(converted(key, convert, abstract.shape[1:]), abstract.dtype, layer_sharding(sharding))
+                stacked = write_layer(stacked, i, layer)
             variable.set_value(stacked)
         else:
             (key, convert), = entries

@@ -14,7 +14,7 @@ from skyreels_jax.checkpoints import vae_keys
 from skyreels_jax.checkpoints.fill import CheckpointError
 from skyreels_jax.checkpoints.pth_file import PthFile
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
-from skyreels_jax.models.vae import VAEConfig, WanVAE
+from skyreels_jax.models.vae import PARTS, VAEConfig, WanVAE, check_parts
 
 
 def find_vae(path: str | Path):
@@ -60,20 +60,21 @@ def config_from_diffusers(cfg: dict) -> VAEConfig:
 
 
 def load_vae(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
-             config: VAEConfig | Mapping | None = None) -> WanVAE:
+             config: VAEConfig | Mapping | None = None, parts: tuple[str, ...] = PARTS) -> WanVAE:
     """Load the Wan2.1 VAE from Wan2.1_VAE.pth (needs torch to unpickle) or a diffusers folder (safetensors).
 
     dtype is the compute dtype and, unless param_dtype is given, the parameter dtype (the
     reference runs the VAE in float32). config, if given (a VAEConfig or a mapping of its
     fields), replaces the folder's config.json or, for a .pth, the Wan2.1 defaults.
+    parts: the halves to read, ("encoder",) or ("decoder",) to hold only what a process needs
+    (the decoder is ~60 % of the weights). Every key and shape of the file is checked either way.
     """
     source, layout, found = find_vae(path)
     config = found if config is None else config if isinstance(config, VAEConfig) else VAEConfig(**dict(config))
     param_dtype = jnp.dtype(param_dtype or dtype)
     config = dataclasses.replace(config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype.name)
-    abstract = nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0)))
-    graphdef, state = nnx.split(abstract)
-    plan = {path: vae_keys.source_key(path, layout, config) for path, _ in nnx.to_flat_state(state)}
+    whole = nnx.state(nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0))))
+    plan = {p: vae_keys.source_key(p, layout, config) for p, _ in nnx.to_flat_state(whole)}
 
     present, expected = set(source.keys()), set(plan.values())
     missing, unexpected = sorted(expected - present), sorted(present - expected)
@@ -85,12 +86,14 @@ def load_vae(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
         if unexpected:
             lines.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
         raise CheckpointError("\n".join(lines))
-
-    for p, variable in nnx.to_flat_state(state):
-        key, shape = plan[p], variable.get_value().shape
-        expected_shape = vae_keys.torch_shape(p, shape)
+    for p, variable in nnx.to_flat_state(whole):
+        key, expected_shape = plan[p], vae_keys.torch_shape(p, variable.get_value().shape)
         if source.shape(key) != expected_shape:
             raise CheckpointError(f"{path}: key {key!r} has shape {source.shape(key)} but the config expects "
                                   f"{expected_shape}")
-        variable.set_value(jnp.asarray(vae_keys.to_flax(p, np.asarray(source.read(key)), shape), param_dtype))
+
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0), parts=check_parts(parts))))
+    for p, variable in nnx.to_flat_state(state):  # only the parameters of the halves asked for are read
+        shape = variable.get_value().shape
+        variable.set_value(jnp.asarray(vae_keys.to_flax(p, np.asarray(source.read(plan[p])), shape), param_dtype))
     return nnx.merge(graphdef, state)

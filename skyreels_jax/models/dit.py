@@ -9,6 +9,7 @@ frame's tokens, never materialised per token. The blocks are one scanned, stacke
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +23,9 @@ from skyreels_jax.nn.jit import jit_call
 from skyreels_jax.nn.embeddings import gelu_tanh
 from skyreels_jax.nn.stack import stacked
 from skyreels_jax.nn.dtypes import DtypeConfig
+from skyreels_jax.parallel.rules import constrain
+
+TOKENS = ("batch", "length", None)  # the token stream [B, L, D]: the CFG pair over data, tokens over context
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +75,19 @@ class DiTConfig(DtypeConfig):
         return "flf2v" if self.image_pos_len else "i2v" if self.image_dim else "t2v"
 
 
+class BlockInputs(NamedTuple):
+    """What the blocks and the head take besides the tokens (see DiT.embed)."""
+
+    e: jax.Array                      # [B, f, D] time embedding (the head's modulation)
+    e0: jax.Array                     # [B, f, 6, D] the blocks' modulation
+    context: jax.Array                # [B, L_text, D]
+    image_context: jax.Array | None   # [B, L_img, D]
+    rope: tuple                       # (cos, sin) tables
+    q_block: jax.Array | None         # block ids of the block-causal mask
+    k_block: jax.Array | None
+    grid: tuple                       # (f, h, w) token grid, static
+
+
 def fps_index(fps) -> jax.Array:
     """The reference's fps embedding index: 0 for 16 fps, 1 for anything else (24)."""
     return (jnp.asarray(fps) != 16).astype(jnp.int32).reshape(-1)
@@ -111,6 +128,13 @@ class DiT(nnx.Module):
 
         causal_block_size (a Python int) overrides the config's block-causal mask for this call.
         """
+        x, c = self.embed(latents, timestep, context, image_context, fps_ids, causal_block_size)
+        return self.unembed(self.run_blocks(x, c), c)
+
+    # -- the forward in three parts (step caching runs the block stack only on some steps) ---------
+    def embed(self, latents, timestep, context, image_context=None, fps_ids=None,
+              causal_block_size: int | None = None) -> tuple[jax.Array, "BlockInputs"]:
+        """Patch tokens x [B, L, D] (compute dtype) and what every block and the head need."""
         cfg = self.config
         dtype = cfg.compute_dtype
         b, frames, height, width, _ = latents.shape
@@ -133,21 +157,32 @@ class DiT(nnx.Module):
         if causal:
             frame_of_token = jnp.repeat(jnp.arange(grid[0]), grid[1] * grid[2])
             q_block = k_block = frame_of_token // causal
+        return x, BlockInputs(e, e0, context, image_context, rope, q_block, k_block, grid)
 
-        x = self._run_blocks(x, e0, context, image_context, rope, q_block, k_block)
-        out = self.head(x, e)                                                 # [B, L, p·C_out] float32
-        return self._unpatchify(out, grid)
+    def run_blocks(self, x: jax.Array, c: "BlockInputs") -> jax.Array:
+        """The scanned block stack: tokens [B, L, D] in, tokens out."""
+        return self._run_blocks(x, c.e0, c.context, c.image_context, c.rope, c.q_block, c.k_block)
+
+    def unembed(self, x: jax.Array, c: "BlockInputs") -> jax.Array:
+        """The head and unpatchify: tokens [B, L, D] to the velocity [B, F, H, W, C_out] (float32)."""
+        return self._unpatchify(self.head(x, c.e), c.grid)
+
+    def first_block_input(self, x: jax.Array, c: "BlockInputs") -> jax.Array:
+        """The first block's modulated self-attention input, LN(x)·(1+scale)+shift (float32), which
+        step caching (TeaCache) compares between steps."""
+        first = jax.tree.map(lambda a: a[0], nnx.state(self.blocks))
+        return nnx.merge(nnx.graphdef(self.blocks), first).modulated_input(x, c.e0)
 
     def _run_blocks(self, x, e0, context, image_context, rope, q_block, k_block):
         graphdef, stacked = nnx.split(self.blocks)
 
         def one_block(x, layer_params):
             block = nnx.merge(graphdef, layer_params)
-            return block(x, e0, context, image_context, rope, q_block, k_block), None
+            return constrain(block(x, e0, context, image_context, rope, q_block, k_block), TOKENS), None
 
         if self.config.remat:
             one_block = jax.checkpoint(one_block)
-        x, _ = jax.lax.scan(one_block, x, stacked)
+        x, _ = jax.lax.scan(one_block, constrain(x, TOKENS), stacked)
         return x
 
     def _unpatchify(self, out, grid):

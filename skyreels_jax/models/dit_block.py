@@ -13,22 +13,27 @@ from skyreels_jax.nn import MLP, LayerNorm, Linear, RMSNorm, apply_rope, attenti
 from skyreels_jax.nn.embeddings import gelu_exact, gelu_tanh
 
 
-def modulate(x: jax.Array, shift: jax.Array, scale: jax.Array) -> jax.Array:
-    """x·(1+scale)+shift with per-frame modulation broadcast over each frame's tokens.
+def per_token(m: jax.Array, length: int) -> jax.Array:
+    """[B, frames, D] -> [B, L, D]: each token gets its frame's row (L = frames·tokens_per_frame).
 
-    x is [B, L, D] with L = frames·tokens_per_frame; shift and scale are [B, frames, D].
+    A broadcast, which XLA fuses into its consumer (nothing is materialised per token on one
+    device), rather than a reshape of x by frame: with the tokens split over `context` at
+    boundaries that fall inside frames (25 latent frames over 8 devices), reshaping x made
+    XLA gather the whole sequence on every device (12 GB instead of 6.6 GB of temporaries per
+    device for 14B at 540P, CFG, float32, context 8; measured from the compiled program).
     """
-    b, length, d = x.shape
-    frames = shift.shape[1]
-    y = x.reshape(b, frames, length // frames, d) * (1 + scale[:, :, None]) + shift[:, :, None]
-    return y.reshape(b, length, d)
+    b, frames, d = m.shape
+    return jnp.broadcast_to(m[:, :, None], (b, frames, length // frames, d)).reshape(b, length, d)
+
+
+def modulate(x: jax.Array, shift: jax.Array, scale: jax.Array) -> jax.Array:
+    """x·(1+scale)+shift with per-frame modulation [B, frames, D] broadcast over each frame's tokens."""
+    return x * (1 + per_token(scale, x.shape[1])) + per_token(shift, x.shape[1])
 
 
 def gate(x: jax.Array, g: jax.Array) -> jax.Array:
     """x·g in float32, with the per-frame gate g [B, frames, D] broadcast like `modulate`."""
-    b, length, d = x.shape
-    frames = g.shape[1]
-    return (x.astype(jnp.float32).reshape(b, frames, length // frames, d) * g[:, :, None]).reshape(b, length, d)
+    return x.astype(jnp.float32) * per_token(g, x.shape[1])
 
 
 class PatchEmbed(nnx.Module):
@@ -121,6 +126,11 @@ class Block(nnx.Module):
         self.cross_attn = CrossAttention(cfg, rngs)
         self.ffn = MLP(d, cfg.ffn_dim, d, act=gelu_tanh, axes=(("embed", "mlp"), ("mlp", "embed")),
                        dtype=cfg.compute_dtype, param_dtype=cfg.weight_dtype, rngs=rngs)
+
+    def modulated_input(self, x, e0):
+        """LN(x)·(1+scale1)+shift1 in float32: the self-attention input before the cast."""
+        mod = self.modulation[...].astype(jnp.float32)[:, None, :2] + e0[:, :, :2]
+        return modulate(layer_norm(x, self.eps), mod[:, :, 0], mod[:, :, 1])
 
     def __call__(self, x, e0, context, image_context, rope, q_block=None, k_block=None):
         """x [B, L, D] in the compute dtype; e0 [B, frames, 6, D] float32."""

@@ -6,16 +6,21 @@ the reference (encode: frame 0 alone, then 4-frame chunks; decode: one latent fr
 as a first step followed by a `lax.scan` over the remaining chunks, carrying the causal cache, so
 memory and compile time do not grow with the video length. Optional spatial tiling with blended
 overlaps bounds memory for large frames (see vae_tiling.py).
+
+A WanVAE may hold only one half (`parts=("decoder",)`: post_quant_conv + decoder; `("encoder",)`:
+encoder + quant_conv), so that a process that only decodes (text-to-video) or only encodes
+(training preprocessing) never holds the other half's weights.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from skyreels_jax.nn.jit import jit_call
+from skyreels_jax.nn.jit import jit, jit_call
 from skyreels_jax.models.vae_blocks import CausalConv3d, ChannelRMSNorm, MidBlock, ResBlock, Resample
 
 WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
@@ -145,16 +150,49 @@ def _stream(step, x, first_len: int, chunk_len: int):
     return jnp.concatenate([out, ys], axis=1)
 
 
-class WanVAE(nnx.Module):
-    """z = vae.encode(video) (normalised latents); video = vae.decode(z). Channels last."""
+PARTS = ("encoder", "decoder")
 
-    def __init__(self, config: VAEConfig, *, rngs: nnx.Rngs):
+
+def check_parts(parts) -> tuple[str, ...]:
+    """parts as a tuple in PARTS order; raises on an empty or unknown part."""
+    parts = (parts,) if isinstance(parts, str) else tuple(parts)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise ValueError(f"parts must name one or both of {PARTS}, got {parts!r}")
+    return tuple(p for p in PARTS if p in parts)
+
+
+class WanVAE(nnx.Module):
+    """z = vae.encode(video) (normalised latents); video = vae.decode(z). Channels last.
+
+    parts: the halves to build; a missing half is None and calling it raises. (The random
+    initialisation of a one-half VAE differs from the same half of a whole one.)
+    """
+
+    def __init__(self, config: VAEConfig, *, rngs: nnx.Rngs, parts: tuple[str, ...] = PARTS):
         self.config = cfg = config
+        self.parts = parts = check_parts(parts)
         kw = dict(dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype), rngs=rngs)
-        self.encoder = Encoder(cfg, rngs=rngs)
-        self.quant_conv = CausalConv3d(2 * cfg.z_dim, 2 * cfg.z_dim, 1, **kw)
-        self.post_quant_conv = CausalConv3d(cfg.z_dim, cfg.z_dim, 1, **kw)
-        self.decoder = Decoder(cfg, rngs=rngs)
+        encodes, decodes = "encoder" in parts, "decoder" in parts
+        self.encoder = Encoder(cfg, rngs=rngs) if encodes else None
+        self.quant_conv = CausalConv3d(2 * cfg.z_dim, 2 * cfg.z_dim, 1, **kw) if encodes else None
+        self.post_quant_conv = CausalConv3d(cfg.z_dim, cfg.z_dim, 1, **kw) if decodes else None
+        self.decoder = Decoder(cfg, rngs=rngs) if decodes else None
+
+    def half(self, part: str) -> "WanVAE":
+        """This VAE's encoder or decoder alone, sharing its weights. encode and decode compile the
+        half, so a whole VAE and a loaded half run the same program (one compile, same bits)."""
+        self._require(part)
+        if self.parts == (part,):
+            return self
+        state = nnx.state(self)
+        return nnx.merge(_half_graphdef(self.config, part), nnx.State({k: state[k] for k in _HALF_MODULES[part]}))
+
+    def _require(self, part: str) -> None:
+        if part not in self.parts:
+            raise ValueError(f"this WanVAE holds only its {' and '.join(self.parts)}: "
+                             f"load it with the {part} too, e.g. load_vae(path) (both halves) or "
+                             f"load_vae(path, parts=({part!r},))")
 
     # -- public calls: host-side checks, then the compiled streaming encode/decode ---------------
     def encode(self, video, *, tile: int | tuple[int, int] | None = None, tile_overlap: int = 64) -> jax.Array:
@@ -166,6 +204,7 @@ class WanVAE(nnx.Module):
         from skyreels_jax.models.vae_checks import check_video
         from skyreels_jax.models.vae_tiling import tiled
 
+        self._require("encoder")
         video = check_video(self.config, video)
         if tile is None:
             return _encode_jit(self, video)
@@ -181,6 +220,7 @@ class WanVAE(nnx.Module):
         from skyreels_jax.models.vae_checks import check_latents
         from skyreels_jax.models.vae_tiling import tiled
 
+        self._require("decoder")
         z = check_latents(self.config, z)
         if tile is None:
             return jnp.clip(_decode_jit(self, z), -1.0, 1.0)
@@ -190,6 +230,7 @@ class WanVAE(nnx.Module):
     # -- traceable versions (for use inside jit: pipelines, training) ----------------------------
     def encode_raw(self, video) -> jax.Array:
         """Traceable encode without checks: mu, normalised with latents_mean/std."""
+        self._require("encoder")
         cfg = self.config
         x = video.astype(jnp.dtype(cfg.dtype))
         h = _stream(self.encoder, x, 1, cfg.temporal_scale)
@@ -198,6 +239,7 @@ class WanVAE(nnx.Module):
 
     def decode_raw(self, z) -> jax.Array:
         """Traceable decode without checks or clamping."""
+        self._require("decoder")
         cfg = self.config
         z = z.astype(jnp.float32) * jnp.asarray(cfg.latents_std, jnp.float32) + jnp.asarray(cfg.latents_mean,
                                                                                            jnp.float32)
@@ -205,9 +247,24 @@ class WanVAE(nnx.Module):
         return _stream(self.decoder, x, 1, 1).astype(jnp.float32)
 
 
+_HALF_MODULES = {"encoder": ("encoder", "quant_conv"), "decoder": ("decoder", "post_quant_conv")}
+
+
+@functools.lru_cache(maxsize=None)
+def _half_graphdef(config: VAEConfig, part: str):
+    return nnx.split(nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0), parts=(part,))))[0]
+
+
+# XLA's memory-optimised instruction order on CPU: 15 % fewer temporaries for the encode (359 -> 306 MiB at
+# 9×128×128) in the same time; the decode's grow (454 -> 471 MiB), so it keeps the default order.
+@jit(static_argnums=0, cpu_options={"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"})
+def _encode_program(graphdef, state, video):
+    return nnx.merge(graphdef, state).encode_raw(video)
+
+
 def _encode_jit(vae: WanVAE, video):
-    return jit_call(vae, "encode_raw", video)
+    return _encode_program(*nnx.split(vae.half("encoder")), video)
 
 
 def _decode_jit(vae: WanVAE, z):
-    return jit_call(vae, "decode_raw", z)
+    return jit_call(vae.half("decoder"), "decode_raw", z)

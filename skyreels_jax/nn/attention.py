@@ -1,4 +1,6 @@
-"""The one attention entry point. Backends: plain XLA, and chunked online softmax for long sequences.
+"""The one attention entry point. Backends: plain XLA, chunked online softmax (long sequences
+without a fused kernel, e.g. on CPU), cuDNN flash attention (GPU) and splash (TPU); "auto"
+picks one by platform, sequence length and features (see `choose_backend`).
 
 Layout is [B, L, heads, head_dim]. Logits, softmax statistics and accumulation are float32
 whatever the input dtype. An optional block-causal mask is given as integer block ids per
@@ -16,7 +18,11 @@ import math
 import jax
 import jax.numpy as jnp
 
-_CHUNK_ABOVE = 4096 * 4096  # score entries per (batch, head) above which "auto" goes chunked
+# score entries per (batch, head) above which "auto" goes chunked: on CPU as soon as a query chunk
+# does not hold all keys (at 1950 tokens, 1.3B width: same speed as plain XLA, 350 MB less peak), elsewhere
+# only where plain XLA's scores would be large (accelerators run it at full speed)
+_CHUNK_ABOVE = {"cpu": 1024 * 1024}
+_CHUNK_ABOVE_DEFAULT = 4096 * 4096
 _BACKENDS: dict = {}  # name -> fn(q, k, v, *, q_block, k_block, bias, k_mask, scale, inner)
 
 
@@ -46,13 +52,56 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, *, q_block: jax.Array | 
         return _BACKENDS[name](q, k, v, q_block=q_block, k_block=k_block, bias=bias, k_mask=k_mask, scale=scale,
                                inner=inner or "auto")
     if backend == "auto":
-        backend = "chunked" if q.shape[1] * k.shape[1] > _CHUNK_ABOVE else "xla"
+        backend = choose_backend(q.shape, k.shape, q.dtype, bias=bias is not None, masked=q_block is not None,
+                                 k_mask=k_mask is not None)
     if backend == "xla":
         return _xla_attention(q, k, v, q_block, k_block, bias, k_mask, scale)
     if backend == "chunked":
         return _chunked_attention(q, k, v, q_block, k_block, bias, k_mask, scale, chunk)
-    raise ValueError(f"unknown attention backend {backend!r}; use 'auto', 'xla', 'chunked' or one of "
-                     f"{sorted(_BACKENDS)} (registered by importing skyreels_jax.parallel)")
+    if backend in ("cudnn", "splash"):
+        from skyreels_jax.nn import attention_fused as fused
+
+        unsupported = [n for n, x in (("bias", bias), ("q_block/k_block", q_block),
+                                      ("k_mask", k_mask if backend == "cudnn" else None)) if x is not None]
+        if unsupported:
+            raise ValueError(f"attention backend {backend!r} takes no {', '.join(unsupported)}; use 'chunked' or 'auto'")
+        if backend == "cudnn":
+            return fused.cudnn_attention(q, k, v, scale)
+        return fused.splash_attention(q, k, v, k_mask, scale)
+    raise ValueError(f"unknown attention backend {backend!r}; use 'auto', 'xla', 'chunked', 'cudnn', 'splash' or "
+                     f"one of {sorted(_BACKENDS)} (registered by importing skyreels_jax.parallel)")
+
+
+def current_platform() -> str:
+    """'cpu', 'cuda', 'rocm' or 'tpu': the platform of the default backend."""
+    backend = jax.default_backend()
+    if backend in ("gpu", "cuda", "rocm"):
+        return "rocm" if "rocm" in jax.devices()[0].client.platform_version.lower() else "cuda"
+    return backend
+
+
+def choose_backend(q_shape, k_shape, dtype, *, bias: bool = False, masked: bool = False, k_mask: bool = False,
+                   platform: str | None = None) -> str:
+    """The backend "auto" runs: the fused kernel of the platform where it supports the call, else
+    chunked for long sequences (more than _CHUNK_ABOVE scores per batch and head) and plain XLA
+    for short ones.
+
+    - TPU: splash, unless there is a logit bias or a block-causal mask, or head_dim is not a
+      multiple of 128 (the TPU lane width).
+    - CUDA GPU: cuDNN flash attention for bfloat16/float16 with head_dim <= 128 (a multiple of 8),
+      no bias, no block-causal mask and no key mask. float32 stays on XLA/chunked: cuDNN's flash
+      path would compute it in half precision.
+    - Otherwise chunked above _CHUNK_ABOVE scores (1024² on CPU, 4096² elsewhere), else XLA.
+    """
+    platform = platform or current_platform()
+    head_dim = q_shape[-1]
+    plain = not (bias or masked)
+    if platform == "tpu" and plain and head_dim % 128 == 0:
+        return "splash"
+    if (platform == "cuda" and plain and not k_mask and jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16)
+            and head_dim <= 128 and head_dim % 8 == 0):
+        return "cudnn"
+    return "chunked" if q_shape[1] * k_shape[1] > _CHUNK_ABOVE.get(platform, _CHUNK_ABOVE_DEFAULT) else "xla"
 
 
 def _xla_attention(q, k, v, q_block, k_block, bias, k_mask, scale):
@@ -103,29 +152,45 @@ def _chunked_attention(q, k, v, q_block, k_block, bias, k_mask, scale, chunk):
         bias_side = None if bias_i is None else jnp.moveaxis(bias_i, 3, 0)
 
         def step(carry, kv):
-            m, l, acc = carry
             (k_j, v_j, ok_j, kb_j), bias_j = kv
-            s = jnp.einsum("bqnd,bknd->bnqk", q_i, k_j, preferred_element_type=jnp.float32) * scale
-            if bias_j is not None:
-                s = s + bias_j
             visible = ok_j[:, None, None, :] & (kb_j[None, :] <= qb_i[:, None])[None, None]
-            s = jnp.where(visible, s, -jnp.inf)
-            m_new = jnp.maximum(m, s.max(-1))
-            m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
-            p = jnp.exp(s - m_safe[..., None])
-            correction = jnp.exp(m - m_safe)
-            l = l * correction + p.sum(-1)
-            acc = acc * correction[..., None] + jnp.einsum(
-                "bnqk,bknd->bnqd", p.astype(v_j.dtype), v_j, preferred_element_type=jnp.float32)
-            return (m_new, l, acc), None
+            return online_softmax_step(carry, q_i, k_j, v_j, visible, scale, bias_j), None
 
-        init = (jnp.full((b, n, qc), -jnp.inf, jnp.float32), jnp.zeros((b, n, qc), jnp.float32),
-                jnp.zeros((b, n, qc, d), jnp.float32))
-        (_, l, acc), _ = jax.lax.scan(step, init, (key_side, bias_side))
-        l = jnp.where(l == 0.0, 1.0, l)  # padded query rows that see no key
-        return (acc / l[..., None]).transpose(0, 2, 1, 3)  # [b, qc, n, d]
+        stats, _ = jax.lax.scan(step, online_softmax_init(b, n, qc, d), (key_side, bias_side))
+        return online_softmax_finish(stats)  # [b, qc, n, d]
 
     queries = _pad_to(q, 1, qc).reshape(b, nq, qc, n, d).swapaxes(0, 1)
     q_blocks = _pad_to(q_block, 0, qc).reshape(nq, qc)
     out = jax.lax.map(one_query_chunk, (queries, q_blocks, bias))  # [nq, b, qc, n, d]
     return out.swapaxes(0, 1).reshape(b, nq * qc, n, d)[:, :lq].astype(q.dtype)
+
+
+# -- the online softmax of flash attention, shared by the chunked backend and ring attention ----------
+def online_softmax_init(b: int, n: int, lq: int, d: int):
+    """(running max, running sum, accumulator) before any key, float32."""
+    return (jnp.full((b, n, lq), -jnp.inf, jnp.float32), jnp.zeros((b, n, lq), jnp.float32),
+            jnp.zeros((b, n, lq, d), jnp.float32))
+
+
+def online_softmax_step(stats, q, k, v, visible, scale, bias=None):
+    """Fold one block of keys [b, kc, n, d] into the running statistics of queries q [b, lq, n, d]."""
+    m, l, acc = stats
+    s = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
+    if bias is not None:
+        s = s + bias
+    s = jnp.where(visible, s, -jnp.inf)
+    m_new = jnp.maximum(m, s.max(-1))
+    m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)  # rows that have seen no visible key yet
+    p = jnp.exp(s - m_safe[..., None])
+    correction = jnp.exp(m - m_safe)
+    l = l * correction + p.sum(-1)
+    acc = acc * correction[..., None] + jnp.einsum("bnqk,bknd->bnqd", p.astype(v.dtype), v,
+                                                   preferred_element_type=jnp.float32)
+    return m_new, l, acc
+
+
+def online_softmax_finish(stats) -> jax.Array:
+    """The attention output [b, lq, n, d] (float32) from the final statistics; rows with no key give 0."""
+    _, l, acc = stats
+    l = jnp.where(l == 0.0, 1.0, l)
+    return (acc / l[..., None]).transpose(0, 2, 1, 3)

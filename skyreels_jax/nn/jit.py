@@ -3,6 +3,12 @@
 A plain jax.jit over (graphdef, state) rather than nnx.jit: nnx.jit also returns the module
 state to carry mutations back, which costs a copy of the weights during each call (and with
 flax 0.12.8 the process grew by about the weight size on every call).
+
+`jit` is jax.jit with XLA options for the CPU backend: XLA's CPU compiler upcasts a bfloat16 dot to
+float32 and its loop-invariant code motion then hoists the conversion of every scanned layer's
+weights out of the layer loop, a float32 copy of the whole stack at once (942 MB of temporaries
+for a 4-layer bf16 1.3B forward instead of 215 MB; 5.6 GB more for all 30 layers). Without that
+pass each layer converts its own slice inside the loop, in the same time.
 """
 from __future__ import annotations
 
@@ -12,7 +18,32 @@ import jax
 from flax import nnx
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2))
+CPU_COMPILER_OPTIONS = {"xla_disable_hlo_passes": "while-loop-invariant-code-motion"}
+
+
+def jit(fun=None, *, cpu_options: dict | None = None, **jit_kwargs):
+    """jax.jit(fun, **jit_kwargs), compiled with CPU_COMPILER_OPTIONS (and cpu_options) where the default
+    backend is the CPU."""
+    if fun is None:
+        return functools.partial(jit, cpu_options=cpu_options, **jit_kwargs)
+    jitted = {}
+
+    def current():
+        backend = jax.default_backend()
+        if backend not in jitted:
+            options = {**CPU_COMPILER_OPTIONS, **(cpu_options or {})} if backend == "cpu" else None
+            jitted[backend] = jax.jit(fun, compiler_options=options, **jit_kwargs)
+        return jitted[backend]
+
+    @functools.wraps(fun)
+    def call(*args, **kwargs):
+        return current()(*args, **kwargs)
+
+    call.lower = lambda *args, **kwargs: current().lower(*args, **kwargs)
+    return call
+
+
+@jit(static_argnums=(0, 2))
 def _apply(graphdef, state, method: str, *args):
     return getattr(nnx.merge(graphdef, state), method)(*args)
 

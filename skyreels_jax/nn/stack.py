@@ -16,3 +16,11 @@ def stacked(make_block: Callable[[nnx.Rngs], nnx.Module], num_layers: int, rngs:
         return make_block(rngs)
 
     return build(rngs)
+
+
+STACKED = "blocks"  # the attribute every model keeps its stacked layers under
+
+
+def is_stacked(path: tuple) -> bool:
+    """Whether a parameter path (as nnx.to_flat_state gives it) has a leading layer axis."""
+    return path[0] == STACKED

@@ -30,3 +30,9 @@ def make_mesh(data: int = 1, fsdp: int = -1, context: int = 1, tensor: int = 1, 
         raise ValueError(f"mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices, "
                          f"but {devices.size} are present")
     return Mesh(devices.reshape(sizes), MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES))
+
+
+def current_mesh():
+    """The mesh set with `jax.set_mesh` (inside jit too) when it has our four axes, else None."""
+    mesh = jax.sharding.get_abstract_mesh()
+    return None if mesh.empty or not set(MESH_AXES) <= set(mesh.axis_names) else mesh

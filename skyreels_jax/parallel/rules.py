@@ -12,6 +12,8 @@ import jax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from skyreels_jax.parallel.mesh import current_mesh
+
 LOGICAL_RULES: dict[str, tuple[str, ...]] = {
     "batch": ("data",),
     "length": ("context",),
@@ -57,3 +59,13 @@ def shard_model(model: nnx.Module, mesh: Mesh, rules=LOGICAL_RULES) -> nnx.Modul
         var.set_value(jax.device_put(var.get_value(), shardings[path]))
     nnx.update(model, state)
     return model
+
+
+def constrain(x: jax.Array, logical_axes) -> jax.Array:
+    """Pin an activation's sharding by logical axes under the current mesh (a no-op without one).
+
+    Without it XLA keeps activations whole on every device: the CFG pair would not split over
+    `data`, nor the tokens outside attention over `context`.
+    """
+    mesh = current_mesh()
+    return x if mesh is None else jax.lax.with_sharding_constraint(x, partition_spec(logical_axes, x.shape, mesh))

@@ -11,7 +11,8 @@ keys are hidden with block ids (key k is visible to query q when k_block[k] <= q
   heads on each device must divide by the context size.
 - ring: each device keeps its query shard while the key/value shards (and their block ids)
   travel round the ring with `ppermute`; the partial results are merged with an online
-  softmax (float32 running max and sum), so no device ever holds the full sequence.
+  softmax (float32 running max and sum, in key chunks), so no device ever holds the full
+  sequence or a full block of scores.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from skyreels_jax.nn.attention import attention, register_backend
+from skyreels_jax.nn.attention import (attention, online_softmax_finish, online_softmax_init, online_softmax_step,
+                                      register_backend)
 
 AXIS = "context"
 _HIDDEN = jnp.iinfo(jnp.int32).max  # block id of padded keys: visible to no query
@@ -47,6 +49,28 @@ def _axes_dividing(mesh, names, size):
     return tuple(axes) or None, total
 
 
+def check_heads(num_heads: int, mesh) -> None:
+    """Raise unless Ulysses can split `num_heads` over the mesh: the heads left on each `tensor`
+    shard must divide by the `context` size (the all-to-all hands each device whole heads)."""
+    _, tensor = _axes_dividing(mesh, ("tensor",), num_heads)
+    local, ctx = num_heads // tensor, mesh.shape.get(AXIS, 1)
+    if local % ctx:
+        raise ValueError(f"Ulysses attention needs the heads per device ({local} of {num_heads}, tensor={tensor}) "
+                         f"to divide by the context size {ctx}; use a context size that divides them, "
+                         "or sequence parallel 'ring'")
+
+
+def check_config(config, mesh) -> None:
+    """Early checks of a DiT config's sequence parallelism against the mesh it will run on."""
+    if config.sequence_parallel is None:
+        return
+    if mesh is None or mesh.shape.get(AXIS, 1) < 2:
+        raise ValueError(f"sequence_parallel={config.sequence_parallel!r} splits attention over the mesh's 'context' "
+                         "axis: pass a mesh with context > 1, e.g. mesh=make_mesh(context=4) (CLI: --mesh 1,1,4,1)")
+    if config.sequence_parallel == "ulysses":
+        check_heads(config.num_heads, mesh)
+
+
 def _prepare(q, k, v, q_block, k_block, bias, k_mask):
     """Checks, padding of L to the context size, and the shard specs shared by both wrappers."""
     if bias is not None or k_mask is not None:
@@ -67,9 +91,9 @@ def _prepare(q, k, v, q_block, k_block, bias, k_mask):
         q_block = jnp.concatenate([q_block.astype(jnp.int32), jnp.zeros((pad,), jnp.int32)])
         k_block = jnp.concatenate([k_block.astype(jnp.int32), jnp.full((pad,), _HIDDEN, jnp.int32)])
     batch, _ = _axes_dividing(mesh, ("data", "fsdp"), q.shape[0])
-    heads, tensor = _axes_dividing(mesh, ("tensor",), q.shape[2])
+    heads, _ = _axes_dividing(mesh, ("tensor",), q.shape[2])
     spec = P(batch, AXIS, heads, None)
-    return mesh, ctx, q, k, v, q_block, k_block, spec, q.shape[2] // tensor, length
+    return mesh, ctx, q, k, v, q_block, k_block, spec, length
 
 
 def ulysses_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=None, scale=None,
@@ -79,11 +103,8 @@ def ulysses_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=
     check_vma is off: the local backends (e.g. the chunked scan) build carries that are not
     marked as varying over `context`.
     """
-    mesh, ctx, q, k, v, q_block, k_block, spec, local_heads, length = _prepare(q, k, v, q_block, k_block,
-                                                                                bias, k_mask)
-    if local_heads % ctx:
-        raise ValueError(f"Ulysses attention needs the heads per device ({local_heads}) to divide by the context "
-                         f"size {ctx}; use a context size that divides them, or backend 'ring'")
+    mesh, ctx, q, k, v, q_block, k_block, spec, length = _prepare(q, k, v, q_block, k_block, bias, k_mask)
+    check_heads(q.shape[2], mesh)
     to_heads = partial(jax.lax.all_to_all, axis_name=AXIS, split_axis=2, concat_axis=1, tiled=True)
     to_sequence = partial(jax.lax.all_to_all, axis_name=AXIS, split_axis=1, concat_axis=2, tiled=True)
 
@@ -99,13 +120,14 @@ def ulysses_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=
 
 
 def ring_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=None, scale=None,
-                   inner: str = "auto"):
+                   inner: str = "auto", chunk: int = 512):
     """Attention with key/value shards passed round the ring and an online-softmax merge.
 
-    `inner` is accepted for a uniform signature; each ring step is one dense float32 block.
+    `inner` is accepted for a uniform signature. Each ring step folds its key shard in chunks of
+    `chunk` keys, so a device holds one [B, heads, L/context, chunk] block of scores at a time.
     """
     del inner
-    mesh, ctx, q, k, v, q_block, k_block, spec, _, length = _prepare(q, k, v, q_block, k_block, bias, k_mask)
+    mesh, ctx, q, k, v, q_block, k_block, spec, length = _prepare(q, k, v, q_block, k_block, bias, k_mask)
     if q_block is None:
         q_block = k_block = jnp.zeros((q.shape[1],), jnp.int32)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
@@ -113,24 +135,29 @@ def ring_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=Non
 
     def local(q, k, v, q_block, k_block):
         b, lq, n, d = q.shape
-        m = jnp.full((b, n, lq), -jnp.inf, jnp.float32)
-        s_sum = jnp.zeros((b, n, lq), jnp.float32)
-        acc = jnp.zeros((b, n, lq, d), jnp.float32)
-        for step in range(ctx):
-            if step:
-                k, v, k_block = (jax.lax.ppermute(t, AXIS, ring) for t in (k, v, k_block))
-            s = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
-            s = jnp.where((k_block[None, :] <= q_block[:, None])[None, None], s, -jnp.inf)
-            m_new = jnp.maximum(m, s.max(-1))
-            m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
-            p = jnp.exp(s - m_safe[..., None])
-            correction = jnp.exp(m - m_safe)
-            s_sum = s_sum * correction + p.sum(-1)
-            acc = acc * correction[..., None] + jnp.einsum("bnqk,bknd->bnqd", p.astype(v.dtype), v,
-                                                           preferred_element_type=jnp.float32)
-            m = m_new
-        s_sum = jnp.where(s_sum == 0.0, 1.0, s_sum)
-        return (acc / s_sum[..., None]).transpose(0, 2, 1, 3).astype(q.dtype)
+        kc = min(chunk, k.shape[1])
+        pad = (-k.shape[1]) % kc  # hidden keys, so that each shard is whole chunks
+        k, v = (jnp.concatenate([t, jnp.zeros((b, pad, n, d), t.dtype)], axis=1) for t in (k, v))
+        k_block = jnp.concatenate([k_block, jnp.full((pad,), _HIDDEN, jnp.int32)])
+
+        def fold(stats, k, v, k_block):  # every key chunk of the shard held now
+            chunks = (k.reshape(b, -1, kc, n, d).swapaxes(0, 1), v.reshape(b, -1, kc, n, d).swapaxes(0, 1),
+                      k_block.reshape(-1, kc))
+
+            def one(stats, c):
+                visible = (c[2][None, :] <= q_block[:, None])[None, None]
+                return online_softmax_step(stats, q, c[0], c[1], visible, scale), None
+
+            return jax.lax.scan(one, stats, chunks)[0]
+
+        def step(carry, _):  # a scan, not a Python loop: one step's buffers live at a time
+            stats, k, v, k_block = carry
+            stats = fold(stats, k, v, k_block)
+            return (stats, *(jax.lax.ppermute(t, AXIS, ring) for t in (k, v, k_block))), None
+
+        (stats, k, v, k_block), _ = jax.lax.scan(step, (online_softmax_init(b, n, lq, d), k, v, k_block), None,
+                                                 length=ctx - 1)
+        return online_softmax_finish(fold(stats, k, v, k_block)).astype(q.dtype)
 
     blocks = P(AXIS)
     out = jax.shard_map(local, mesh=mesh, in_specs=(spec, spec, spec, blocks, blocks), out_specs=spec, check_vma=False)(

@@ -8,8 +8,14 @@ DF_DEFAULTS = dict(ar_step=0, causal_block_size=1, base_num_frames=97, overlap_h
 
 
 def check_call(mode: str, prompt, image, end_image, video, num_frames: int, height: int, width: int, latents,
-               z_dim: int, df_args: dict) -> None:
+               z_dim: int, df_args: dict, teacache_threshold: float | None = None) -> None:
     df = mode == "diffusion_forcing"
+    if teacache_threshold is not None:
+        if df:
+            raise ValueError("teacache (step caching) is not supported for diffusion-forcing models: the "
+                             "original's maintainers found it breaks them (SkyReels-V2 issue #123); leave it off")
+        if not teacache_threshold >= 0:
+            raise ValueError(f"teacache_threshold must be >= 0 (0 never skips a step), got {teacache_threshold}")
     prompts = prompt if df and isinstance(prompt, (list, tuple)) else [prompt]
     if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
         raise ValueError("prompt must be a non-empty string" + (" (or a list of them, one per window)" if df else ""))

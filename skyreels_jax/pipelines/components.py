@@ -5,8 +5,11 @@ import dataclasses
 import json
 from pathlib import Path
 
+from etils import epath
+
 from skyreels_jax.checkpoints.converted import is_converted, read_manifest
 from skyreels_jax.checkpoints.dit_loader import DiTCheckpoint
+from skyreels_jax.hub import is_remote
 
 MODES = ("text_to_video", "image_to_video", "first_last_frame", "diffusion_forcing")
 
@@ -32,7 +35,7 @@ DEFAULTS = {
 
 @dataclasses.dataclass(frozen=True)
 class ModelFolder:
-    root: Path
+    root: Path                  # an epath.Path for a converted checkpoint on a bucket (gs://...)
     layout: str                 # "diffusers" or "original"
     mode: str                   # one of MODES
     transformer: Path
@@ -55,7 +58,15 @@ def _diffusion_forcing_hint(root: Path, dit: DiTCheckpoint, pipeline_class: str)
 
 
 def inspect_folder(root: str | Path) -> ModelFolder:
-    """Find the components of a diffusers pipeline folder or an original SkyReels-V2 repository."""
+    """Find the components of a diffusers pipeline folder, an original SkyReels-V2 repository,
+    or a converted checkpoint (local or remote, e.g. gs://)."""
+    if is_remote(root):
+        root = epath.Path(str(root))
+        if not is_converted(root):
+            raise FileNotFoundError(f"{root} is not a converted checkpoint (no skyreels_jax.json): only converted "
+                                    "checkpoints load from a remote path; convert it with `python -m convert "
+                                    "convert SRC DST`, or download it and give the local folder")
+        return _converted_folder(root)
     root = Path(root)
     if is_converted(root):
         return _converted_folder(root)
@@ -84,7 +95,7 @@ def inspect_folder(root: str | Path) -> ModelFolder:
     return ModelFolder(root, layout, mode, transformer, vae, root, image_encoder, defaults)
 
 
-def _converted_folder(root: Path) -> ModelFolder:
+def _converted_folder(root: Path | epath.Path) -> ModelFolder:
     """A folder written by `python -m convert convert`: its manifest states the mode and defaults."""
     manifest = read_manifest(root)
     missing = [n for n in ("transformer", "vae", "text_encoder") if n not in manifest["components"]]

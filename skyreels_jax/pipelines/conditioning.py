@@ -10,7 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import PartitionSpec as P
 from PIL import Image
+
+from skyreels_jax.parallel.mesh import current_mesh
+from skyreels_jax.parallel.vae_split import latent_spec
 
 
 def load_image(image) -> np.ndarray:
@@ -71,13 +75,19 @@ def _to_uint8(frames: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnums=0)
 def _decode_uint8(graphdef, state, latents):
-    return _to_uint8(nnx.merge(graphdef, state).decode_raw(latents)[0])
+    mesh = current_mesh()
+    if mesh is not None:  # the latent rows split over the devices, as decode_split does
+        latents = jax.lax.with_sharding_constraint(latents, latent_spec(mesh, latents.shape))
+    frames = _to_uint8(nnx.merge(graphdef, state).decode_raw(latents)[0])
+    # every process of a multi-host group gets the whole video (a sharded one could not be read back)
+    return frames if mesh is None else jax.lax.with_sharding_constraint(frames, P())
 
 
 def decode_to_uint8(vae, latents) -> np.ndarray:
     """uint8 frames [F, H, W, 3] of latents [1, F_lat, h, w, z]: the decode and the conversion are one
-    compiled program, so a long video exists once in float32 (inside the decode) and once in uint8."""
-    return np.asarray(_decode_uint8(*nnx.split(vae), latents))
+    compiled program, so a long video exists once in float32 (inside the decode) and once in uint8.
+    Under a mesh (jax.set_mesh, as the pipelines run) the decode is split by rows over the devices."""
+    return np.asarray(_decode_uint8(*nnx.split(vae.half("decoder")), latents))
 
 
 def to_unit_range(frames: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ One jitted function runs one row of a window's timestep matrix: the DiT on the w
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from skyreels_jax.models.dit import fps_index
+from skyreels_jax.nn.jit import jit
 from skyreels_jax.pipelines.conditioning import decode_to_uint8, to_unit_range
 from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_schedule
 from skyreels_jax.schedulers import flow_timesteps, flow_unipc
@@ -43,7 +43,7 @@ def addnoise_key(seed: int, window: int, row: int) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 1_000_003 + window), row)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 9), donate_argnums=2)
+@jit(static_argnums=(0, 9), donate_argnums=2)
 def _row(graphdef, params, latents, state, timesteps, update, history, context, fps_ids, causal, addnoise, key,
          guidance):
     dit = nnx.merge(graphdef, params)
@@ -75,12 +75,13 @@ def sample_window(dit, latents, prefix: int, end_latent, context, fps_ids, s: DF
     causal = s.causal_block_size if s.causal_attention else None
     graphdef, params = nnx.split(dit)
     latents = jnp.array(latents, jnp.float32)
+    pending, addnoise, guidance = None, jnp.float32(s.addnoise_condition), jnp.float32(s.guidance)
     for r in tqdm(range(len(timesteps)), desc=f"window {window}", disable=not progress, leave=False):
         latents, state = _row(graphdef, params, latents, state, jnp.asarray(timesteps[r]), jnp.asarray(update[r]),
-                              history, context, fps_ids, causal, jnp.float32(s.addnoise_condition),
-                              addnoise_key(seed, window, r), jnp.float32(s.guidance))
-        if progress:
-            latents.block_until_ready()
+                              history, context, fps_ids, causal, addnoise, addnoise_key(seed, window, r), guidance)
+        if progress and pending is not None:
+            pending.block_until_ready()  # the row before: real progress, and one row stays queued
+        pending = state.step
     return latents[:, :length]
 
 
@@ -105,14 +106,15 @@ class WorkFolder:
         os.replace(tmp, self.folder / f"window_{index:04d}.npy")
 
 
-def generate(dit, vae, encode_text, *, prompts: list[str], negative: str, image, end_image, video, num_frames: int,
-             height: int, width: int, settings: DFSettings, seed: int, latents, base_num_frames: int,
+def generate(dit, vae, encode_text, encode_video, *, prompts: list[str], negative: str, image, end_image, video,
+             num_frames: int, height: int, width: int, settings: DFSettings, seed: int, latents, base_num_frames: int,
              overlap_history: int | None, fps: int, overlap_mode: str, work_dir, identity: dict,
              progress: bool = True) -> np.ndarray:
     """The generated frames, uint8 [F, H, W, 3] (for an extension: the new frames only).
 
     image / end_image: float frames [H, W, 3] in [-1, 1] at the video size (or None); video: the
-    uint8 frames [N, H, W, 3] to extend (or None). encode_text(list of prompts) -> [n, 512, D].
+    uint8 frames [N, H, W, 3] to extend (or None). encode_text(list of prompts) -> [n, 512, D];
+    encode_video(frames [1, N, H, W, 3] in [-1, 1]) -> latents [1, n, h, w, z]; vae decodes.
     """
     if overlap_mode not in ("latent", "pixel"):
         raise ValueError(f"overlap_mode must be 'latent' or 'pixel', got {overlap_mode!r}")
@@ -128,7 +130,7 @@ def generate(dit, vae, encode_text, *, prompts: list[str], negative: str, image,
     z = vae.config.z_dim
     shape = (1, latent_count(num_frames), height // 8, width // 8, z)
     noise = jax.random.normal(jax.random.PRNGKey(seed), shape) if latents is None else jnp.asarray(latents)
-    encode = lambda frames: vae.encode(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
+    encode = lambda frames: encode_video(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
     start = (encode(image[None]) if image is not None else
              encode(to_unit_range(video[-overlap_history:])) if video is not None else None)
     end = encode(end_image[None]) if end_image is not None else None

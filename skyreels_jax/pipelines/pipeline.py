@@ -1,14 +1,19 @@
 """load_pipeline and the pipeline call: prompt (and images or a video) in, uint8 video out."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
+from skyreels_jax.checkpoints.dit_loader import check_overrides, load_transformer_cached
 from skyreels_jax.hub import resolve
 from skyreels_jax.pipelines import diffusion_forcing
 from skyreels_jax.pipelines.checks import check_call
@@ -35,17 +40,29 @@ class Lazy:
         self._value = None
 
 
+def _under_mesh(method):
+    """Run a Pipeline method with jax.set_mesh(self.mesh) when the pipeline has a mesh."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with contextlib.nullcontext() if self.mesh is None else jax.set_mesh(self.mesh):
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 @dataclasses.dataclass
 class Pipeline:
     """A loaded model folder: call it with a prompt (and images) to get a uint8 video [F, H, W, 3]."""
 
     folder: ModelFolder
     dit: object
-    vae: object
+    vae: object                  # the VAE's decoder half where vae_encoder is given, else the whole VAE
     text_encoder: Lazy
     image_encoder: Lazy | None
     scheduler: str = "unipc"
     low_memory: bool = False     # free the encoders after each use (they reload on the next call)
+    mesh: Mesh | None = None     # the mesh the weights live on; calls run under it (sequence parallel needs it)
+    vae_encoder: Lazy | None = None  # the VAE's encoder half, loaded on the first image/video to encode
+    stats: dict = dataclasses.field(default_factory=dict)  # about the last call (e.g. teacache_skipped)
 
     @property
     def mode(self) -> str:
@@ -57,20 +74,34 @@ class Pipeline:
             self.text_encoder.free()
         return context
 
+    @property
+    def encoding_vae(self):
+        """The VAE that encodes images and videos: its encoder half, loaded on first use. A call
+        without an image or a video to extend never loads it (it is about 40 % of the VAE)."""
+        return self.vae if self.vae_encoder is None else self.vae_encoder.get()
+
+    def _release_encoding_vae(self) -> None:
+        if self.low_memory and self.vae_encoder is not None:
+            self.vae_encoder.free()
+
+    @_under_mesh
     def __call__(self, prompt: str | list[str], negative_prompt: str | None = None, image=None, end_image=None,
                  video=None, num_frames: int = 97, height: int = 544, width: int = 960, num_steps: int | None = None,
                  guidance_scale: float | None = None, shift: float | None = None, seed: int = 0, latents=None,
                  ar_step: int = 0, causal_block_size: int = 1, base_num_frames: int = 97,
                  overlap_history: int | None = None, addnoise_condition: float = 0, fps: int = 24,
                  overlap_mode: str = "latent", causal_attention: bool = False, work_dir=None,
-                 progress: bool = True) -> np.ndarray:
+                 progress: bool = True, teacache_threshold: float | None = None) -> np.ndarray:
         """See API.md. For diffusion-forcing models, work_dir keeps finished windows so that a rerun
-        of the same call after a crash continues where it stopped."""
+        of the same call after a crash continues where it stopped. teacache_threshold (text/image-
+        to-video only; None: off) skips the DiT's block stack on steps whose input changed by less
+        (pipelines.step_cache); `self.stats["teacache_skipped"]` then says how many steps it skipped."""
         df_args = dict(ar_step=ar_step, causal_block_size=causal_block_size, base_num_frames=base_num_frames,
                        overlap_history=overlap_history, addnoise_condition=addnoise_condition,
                        overlap_mode=overlap_mode, causal_attention=causal_attention)
         check_call(self.mode, prompt, image, end_image, video, num_frames, height, width, latents,
-                   self.vae.config.z_dim, df_args)
+                   self.vae.config.z_dim, df_args, teacache_threshold)
+        self.stats = {}
         num_steps = num_steps or self.folder.defaults["num_steps"]
         guidance = self.folder.defaults["guidance_scale"] if guidance_scale is None else guidance_scale
         shift = self.folder.defaults["shift"] if shift is None else shift
@@ -87,13 +118,15 @@ class Pipeline:
                             overlap=overlap_history, fps=fps, mode=overlap_mode,
                             inputs=[_digest(x) for x in (first, last, frames, latents)])
             out = diffusion_forcing.generate(
-                self.dit, self.vae, self.encode_text, prompts=[prompt] if isinstance(prompt, str) else list(prompt),
+                self.dit, self.vae, self.encode_text, lambda frames: self.encoding_vae.encode(frames),
+                prompts=[prompt] if isinstance(prompt, str) else list(prompt),
                 negative=negative, image=None if first is None else to_unit_range(first),
                 end_image=None if last is None else to_unit_range(last),
                 video=frames, num_frames=num_frames, height=height,
                 width=width, settings=settings, seed=seed, latents=latents, base_num_frames=base_num_frames,
                 overlap_history=overlap_history, fps=fps, overlap_mode=overlap_mode, work_dir=work_dir,
                 identity=identity, progress=progress)
+            self._release_encoding_vae()
             return out if frames is None else np.concatenate([frames, out])
 
         shape = (1, (num_frames - 1) // 4 + 1, height // 8, width // 8, self.vae.config.z_dim)
@@ -106,9 +139,11 @@ class Pipeline:
             if self.low_memory:
                 self.image_encoder.free()
             image_context = tokens.reshape(1, -1, tokens.shape[-1])  # FLF2V: both images' tokens
-            condition = image_condition(self.vae, first, last, num_frames)
+            condition = image_condition(self.encoding_vae, first, last, num_frames)
+            self._release_encoding_vae()
         out = denoise(self.dit, noise, context, num_steps, shift, guidance, image_context=image_context,
-                      condition=condition, scheduler=self.scheduler, progress=progress)
+                      condition=condition, scheduler=self.scheduler, progress=progress,
+                      teacache_threshold=teacache_threshold, stats=self.stats)
         return decode_to_uint8(self.vae, out)
 
 
@@ -119,15 +154,18 @@ def _digest(array) -> str | None:
 
 
 def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: bool = True,
-                  scheduler: str = "unipc", low_memory: bool = False) -> Pipeline:
+                  scheduler: str = "unipc", low_memory: bool = False,
+                  dit_overrides: Mapping | None = None) -> Pipeline:
     """A pipeline from a diffusers pipeline folder, an original SkyReels-V2 folder, or a Hub id.
 
     dtype is the DiT's and encoders' dtype (default bfloat16 on accelerators, float32 on CPU);
     the VAE runs in float32 as in the reference. With cache=True the converted DiT is kept as
     an Orbax checkpoint so that the next start skips the conversion (see checkpoints.cache).
+    With a mesh (skyreels_jax.parallel.make_mesh) the DiT and encoders are sharded over it and
+    every call runs under it. dit_overrides sets DiTConfig fields that do not change the weights
+    (dit_loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
     """
     from skyreels_jax.checkpoints import load_image_encoder, load_text_encoder, load_vae
-    from skyreels_jax.checkpoints.dit_loader import load_transformer_cached
 
     folder = inspect_folder(resolve(path_or_hub_id))
     if dtype is None:
@@ -136,13 +174,14 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
         from skyreels_jax.checkpoints.converted import load_converted
 
         load = lambda name, dt=dtype, **kw: load_converted(folder.root, name, dt, **kw)
-        return Pipeline(folder, load("transformer", mesh=mesh), load("vae", jnp.float32),
-                        Lazy(lambda: load("text_encoder", mesh=mesh)),
+        return Pipeline(folder, load("transformer", mesh=mesh, **check_overrides(dit_overrides)),
+                        load("vae", jnp.float32, parts=("decoder",)), Lazy(lambda: load("text_encoder", mesh=mesh)),
                         Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,
-                        scheduler, low_memory)
-    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache)
-    vae = load_vae(folder.vae)
+                        scheduler, low_memory, mesh, Lazy(lambda: load("vae", jnp.float32, parts=("encoder",))))
+    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, **check_overrides(dit_overrides))
+    vae = load_vae(folder.vae, parts=("decoder",))
+    vae_encoder = Lazy(lambda: load_vae(folder.vae, parts=("encoder",)))
     text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh))
     image_encoder = (Lazy(lambda: load_image_encoder(folder.image_encoder, dtype, mesh=mesh))
                      if folder.image_encoder else None)
-    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory)
+    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory, mesh, vae_encoder)

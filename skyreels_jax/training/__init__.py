@@ -4,9 +4,14 @@
   flow-DPO);
 - objectives.py: those losses wired to a DiT (draw a step's noise, score a batch);
 - step.py: train state, AdamW + warmup-cosine + clipping, EMA, gradient accumulation, jit;
-- data.py, synthetic.py: tfds builders without TensorFlow, grain loaders, tiny datasets;
-- checkpoint.py: Orbax CheckpointManager (state + data position);
-- loop.py, cli.py: `skyreels-jax train --config configs/train/tiny_flow.py`.
+- lora.py: LoRA factors on chosen kernels, merged into the frozen base inside the step;
+- data.py, loader.py, synthetic.py: tfds builders without TensorFlow, the grain loader (each
+  host reads its rows of every global batch), tiny datasets;
+- videos.py, preprocess.py, preprocess_cli.py: mp4 folder + captions -> clips -> latents and text
+  embeddings (`skyreels-jax preprocess`), sharded over processes, resumable;
+- sharding.py: the state and batches on a mesh, one host or many;
+- checkpoint.py, metrics.py: Orbax CheckpointManager (state + data position); JSONL/TensorBoard;
+- run_config.py, loop.py, cli.py: `skyreels-jax train --config configs/train/tiny_flow.py`.
 """
 from skyreels_jax.training.losses import (flow_dpo_loss, flow_matching_loss, noisy_latents, sample_frame_sigmas,
                                           sample_sigma, shift_sigma)

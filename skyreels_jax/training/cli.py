@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 
+from skyreels_jax.parallel import distributed
+
 
 def _parse_set(items) -> dict:
     out = {}
@@ -29,16 +31,26 @@ def add_parser(subparsers):
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     p.add_argument("--workdir", help="where checkpoints and metrics go (overrides the config's workdir)")
     p.add_argument("--stop-after", type=int, help="stop after this step (the run resumes from its last checkpoint)")
+    distributed.add_arguments(p, "multi-host (every process runs this command; the workdir must be shared)")
     return p
 
 
 def run(args) -> int:
+    import jax
+
     from skyreels_jax.training.loop import load_config, train
 
     overrides = _parse_set(args.set)
     if args.workdir:
         overrides["workdir"] = args.workdir
     cfg = load_config(args.config, overrides)
+    if args.distributed:
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     out = train(cfg, stop_after=args.stop_after)
-    print(f"done: step {int(out['state']['step'])}, checkpoints in {cfg.workdir}/checkpoints")
+    if args.distributed:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("skyreels-jax train done")
+    step = int(jax.device_get(out["state"]["step"]))
+    print(f"process {jax.process_index()} done: step {step}, checkpoints in {cfg.workdir}/checkpoints")
     return 0

@@ -1,10 +1,12 @@
 """Training data: tfds builders that need no TensorFlow, read by index and loaded with grain.
 
-Two datasets, both written as array_record files and read back with `as_data_source()`:
+Datasets written as array_record files and read back with `as_data_source()`:
 - `LatentTextPairs`: precomputed VAE latents [F, H, W, C] (normalised, as the DiT sees them)
   and text-encoder outputs [L, D] trimmed to the prompt's true token count (the loader pads
-  them back with zeros, as the encoder does), plus caption and fps.
-- `PreferencePairs`: a prompt embedding with a chosen and a rejected latent video (DPO).
+  them back with zeros, as the encoder does), plus caption and fps; for image-to-video also
+  the condition latents and CLIP features (written by training/preprocess.py);
+- `PreferencePairs`: a prompt embedding with a chosen and a rejected latent video (DPO);
+- `VideoTextPairs` (training/videos.py): uint8 clips and captions imported from mp4 files.
 
 Builders take an iterable of (key, example) pairs, where an example is a dict of numpy
 arrays or an Exception (a file that failed to read). Bad examples (read errors, missing
@@ -18,7 +20,6 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-import grain
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -27,20 +28,23 @@ _VERSION = tfds.core.Version("1.0.0")
 
 
 class _Builder(tfds.core.GeneratorBasedBuilder):
-    """Common part: shapes fixed at construction, validation, bad-example policy."""
+    """Common part: array features fixed at construction, validation, bad-example policy.
+
+    Subclasses say which arrays an example holds (`_arrays`: name -> (shape, dtype), None for a
+    free dimension); every example also has a text field and an fps.
+    """
 
     VERSION = _VERSION
-    VIDEO_KEYS: tuple[str, ...] = ()
     TEXT_KEY = "caption"
 
-    def __init__(self, *, latent_shape, text_dim: int, examples: Iterable | None = None,
-                 on_bad: str = "raise", dtype: str = "float32", **kwargs):
+    def __init__(self, *, examples: Iterable | None = None, on_bad: str = "raise", **kwargs):
         if on_bad not in ("raise", "skip"):
             raise ValueError(f"on_bad must be 'raise' or 'skip', got {on_bad!r}")
-        self.latent_shape, self.text_dim = tuple(int(s) for s in latent_shape), int(text_dim)
-        self.storage_dtype = np.dtype(dtype)
         self._examples, self.on_bad, self.bad = examples, on_bad, []
         super().__init__(file_format="array_record", **kwargs)
+
+    def _arrays(self) -> dict[str, tuple[tuple, np.dtype]]:
+        raise NotImplementedError
 
     # Nothing is downloaded. tfds would look for a checksums file beside the module through
     # importlib_resources, which is not installed; there are no URLs to check.
@@ -50,9 +54,7 @@ class _Builder(tfds.core.GeneratorBasedBuilder):
         return None
 
     def _info(self):
-        features = {k: tfds.features.Tensor(shape=self.latent_shape, dtype=self.storage_dtype)
-                    for k in self.VIDEO_KEYS}
-        features["context"] = tfds.features.Tensor(shape=(None, self.text_dim), dtype=self.storage_dtype)
+        features = {k: tfds.features.Tensor(shape=shape, dtype=dtype) for k, (shape, dtype) in self._arrays().items()}
         features[self.TEXT_KEY] = tfds.features.Text()
         features["fps"] = tfds.features.Scalar(dtype=np.int32)
         return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features))
@@ -65,23 +67,25 @@ class _Builder(tfds.core.GeneratorBasedBuilder):
     def _problem(self, ex) -> str | None:
         if isinstance(ex, Exception):
             return f"unreadable: {ex}"
-        for k in self.VIDEO_KEYS + ("context",):
+        arrays = self._arrays()
+        for k in arrays:
             if k not in ex:
                 return f"missing {k!r}"
-        if self.TEXT_KEY not in ex or ex[self.TEXT_KEY] is None:
+        if ex.get(self.TEXT_KEY) is None:
             return f"missing {self.TEXT_KEY!r}"
-        for k in self.VIDEO_KEYS:
-            if tuple(np.shape(ex[k])) != self.latent_shape:
-                return f"{k} has shape {tuple(np.shape(ex[k]))}, expected {self.latent_shape}"
-        ctx = np.asarray(ex["context"])
-        if ctx.ndim != 2 or ctx.shape[1] != self.text_dim or ctx.shape[0] == 0:
-            return f"context has shape {ctx.shape}, expected (tokens>0, {self.text_dim})"
-        for k in self.VIDEO_KEYS + ("context",):
-            if not np.all(np.isfinite(np.asarray(ex[k], np.float32))):
+        for k, (shape, dtype) in arrays.items():
+            got = tuple(np.shape(ex[k]))
+            if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+                want = tuple("any" if s is None else s for s in shape)
+                return f"{k} has shape {got}, expected {want}"
+            if None in shape and 0 in got:
+                return f"{k} is empty (shape {got})"
+            if np.issubdtype(dtype, np.floating) and not np.all(np.isfinite(np.asarray(ex[k], np.float32))):
                 return f"{k} has non-finite values"
         return None
 
     def _generate_examples(self):
+        arrays = self._arrays()
         for key, ex in self._examples:
             problem = self._problem(ex)
             if problem is not None:
@@ -89,7 +93,7 @@ class _Builder(tfds.core.GeneratorBasedBuilder):
                     raise ValueError(f"{self.name}: bad example {key!r}: {problem} (set on_bad='skip' to skip it)")
                 self.bad.append((str(key), problem))
                 continue
-            out = {k: np.asarray(ex[k], self.storage_dtype) for k in self.VIDEO_KEYS + ("context",)}
+            out = {k: np.asarray(ex[k], dtype) for k, (_, dtype) in arrays.items()}
             out[self.TEXT_KEY] = str(ex[self.TEXT_KEY])
             out["fps"] = np.int32(ex.get("fps", 24))
             yield str(key), out
@@ -97,13 +101,45 @@ class _Builder(tfds.core.GeneratorBasedBuilder):
             log.warning("%s: skipped %d bad example(s): %s", self.name, len(self.bad), self.bad[:5])
 
 
-class LatentTextPairs(_Builder):
-    """Video-text pairs as latents [F,H,W,C] + text embeddings [tokens, D] (+ caption, fps)."""
+class _LatentBuilder(_Builder):
+    """Latent videos of one fixed shape [F, H, W, C] and a text embedding [tokens, text_dim]."""
+
+    VIDEO_KEYS: tuple[str, ...] = ()
+
+    def __init__(self, *, latent_shape, text_dim: int, dtype: str = "float32", **kwargs):
+        self.latent_shape, self.text_dim = tuple(int(s) for s in latent_shape), int(text_dim)
+        self.storage_dtype = np.dtype(dtype)
+        super().__init__(**kwargs)
+
+    def _arrays(self):
+        out = {k: (self.latent_shape, self.storage_dtype) for k in self.VIDEO_KEYS}
+        out["context"] = ((None, self.text_dim), self.storage_dtype)
+        return out
+
+
+class LatentTextPairs(_LatentBuilder):
+    """Video-text pairs as latents [F,H,W,C] + text embeddings [tokens, D] (+ caption, fps).
+
+    With image_dim (image-to-video training) each example also holds `cond_latents`
+    [F,H,W,C], the VAE latents of the condition video (first frame, then zeros), and
+    `image_context` [tokens, image_dim], the CLIP features of the first frame.
+    """
 
     VIDEO_KEYS = ("latents",)
 
+    def __init__(self, *, image_dim: int | None = None, **kwargs):
+        self.image_dim = image_dim
+        super().__init__(**kwargs)
 
-class PreferencePairs(_Builder):
+    def _arrays(self):
+        out = super()._arrays()
+        if self.image_dim:
+            out["cond_latents"] = (self.latent_shape, self.storage_dtype)
+            out["image_context"] = ((None, int(self.image_dim)), self.storage_dtype)
+        return out
+
+
+class PreferencePairs(_LatentBuilder):
     """Preference pairs: prompt embedding, chosen and rejected latents (+ prompt text, fps)."""
 
     VIDEO_KEYS = ("chosen", "rejected")
@@ -137,42 +173,4 @@ def open_source(dataset_dir: str | Path, split: str = "train"):
     return tfds.builder_from_directory(str(dataset_dir)).as_data_source()[split]
 
 
-class _Prepare(grain.transforms.Map):
-    """Pad the context to text_len with zeros, map fps to the DiT's fps index, drop strings."""
-
-    def __init__(self, text_len: int, video_keys):
-        self.text_len, self.video_keys = text_len, tuple(video_keys)
-
-    def map(self, ex):
-        ctx = np.asarray(ex["context"], np.float32)
-        if ctx.shape[0] > self.text_len:
-            raise ValueError(f"context has {ctx.shape[0]} tokens, more than text_len={self.text_len}")
-        out = {"context": np.pad(ctx, ((0, self.text_len - ctx.shape[0]), (0, 0)))}
-        for k in self.video_keys:
-            out[k] = np.asarray(ex[k], np.float32)
-        out["fps_ids"] = np.int32(int(ex["fps"]) != 16)
-        return out
-
-
-def make_loader(source, *, global_batch: int, text_len: int, seed: int = 0, video_keys=("latents",),
-                process_index: int | None = None, process_count: int | None = None,
-                read_threads: int = 0) -> grain.IterDataset:
-    """An endless iterator of host-local batches: shard by process, shuffle (a fresh order per
-    epoch), pad, batch. Its iterator's get_state()/set_state() is the resumable position.
-
-    Each host reads every process_count-th record and yields global_batch/process_count
-    examples a step; build global arrays with jax.make_array_from_process_local_data.
-    """
-    import jax
-
-    pi = jax.process_index() if process_index is None else process_index
-    pc = jax.process_count() if process_count is None else process_count
-    if global_batch % pc:
-        raise ValueError(f"global batch {global_batch} does not split over {pc} hosts")
-    ds = grain.MapDataset.source(source)[pi::pc]
-    if len(ds) == 0:
-        raise ValueError(f"host {pi} of {pc} has no examples (the dataset has {len(source)})")
-    ds = ds.shuffle(seed=seed).repeat(None).map(_Prepare(text_len, video_keys))
-    ds = ds.batch(global_batch // pc, drop_remainder=True)
-    options = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=2 * read_threads)
-    return ds.to_iter_dataset(options)
+from skyreels_jax.training.loader import make_loader  # noqa: E402,F401  (its old home)

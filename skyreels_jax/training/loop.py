@@ -3,117 +3,57 @@
     from skyreels_jax.training.loop import train, load_config
     train(load_config("configs/train/tiny_flow.py"))
 
-A rerun with the same workdir resumes from the latest checkpoint (state, data position and
-RNG), so the resumed run reproduces the uninterrupted one. Metrics go to stdout and to
-`workdir/metrics.jsonl` (entries past the resumed step are dropped on resume).
+The state lives on a mesh (`cfg.mesh`, every device of every process by default) and each
+process reads only its rows of every global batch, so the same code runs on one CPU or on
+many hosts (`skyreels-jax train --distributed`). A rerun with the same workdir resumes from the
+latest checkpoint (state, data position and RNG), so the resumed run reproduces the
+uninterrupted one. Process 0 writes the metrics (training/metrics.py).
 """
 from __future__ import annotations
 
-import importlib.util
+import functools
 import json
-import sys
 import time
 from pathlib import Path
 
 import jax
-import ml_collections
-from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
 
-from skyreels_jax.models.dit import DiT, DiTConfig
-from skyreels_jax.training import data, synthetic
+from skyreels_jax.parallel import make_mesh
+from skyreels_jax.training import lora, sharding
 from skyreels_jax.training.checkpoint import Checkpointer
-from skyreels_jax.training.objectives import Objective
-from skyreels_jax.training.step import (init_train_state, make_optimizer, make_train_step, refresh_reference,
-                                        split_model)
+from skyreels_jax.training.loader import make_loader
+from skyreels_jax.training.metrics import MetricsLog
+from skyreels_jax.training.run_config import array_keys, build_model, load_config, objective, prepare_source
+from skyreels_jax.training.step import init_train_state, make_optimizer, make_train_step, refresh_reference, split_model
+
+__all__ = ["load_config", "train", "trained_params"]
+
+_CACHE: dict = {}
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> ml_collections.ConfigDict:
-    """Call get_config() of a config file; overrides are {"a.b": value} applied on top.
-
-    A config under a `configs/` folder may import its siblings (`from configs.train.common
-    import ...`): that folder's parent is put on sys.path first.
-    """
-    path = Path(path).absolute()
-    if not path.is_file():
-        raise FileNotFoundError(f"no config file {path}")
-    for parent in path.parents:
-        if parent.name == "configs" and str(parent.parent) not in sys.path:
-            sys.path.insert(0, str(parent.parent))
-            break
-    spec = importlib.util.spec_from_file_location(f"_train_config_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = module.get_config()
-    for key, value in (overrides or {}).items():
-        node = cfg
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node[p]
-        if parts[-1] not in node:
-            raise KeyError(f"unknown config key {key!r}")
-        node[parts[-1]] = value
-    return cfg
+def _cached(key, make):
+    """Reuse optimizers and compiled steps across train() calls of this process (a rerun in the same
+    process resumes without recompiling). Steps that close over arrays are not kept."""
+    if key not in _CACHE:
+        if len(_CACHE) > 8:
+            _CACHE.clear()
+        _CACHE[key] = make()
+    return _CACHE[key]
 
 
-def build_model(cfg) -> DiT:
-    """A DiT from `cfg.init_checkpoint` (fine-tuning a published model) or fresh from cfg.model."""
-    m = cfg.model
-    opts = dict(remat=m.remat, attention=m.get("attention", "auto"))
-    if cfg.get("init_checkpoint"):
-        from skyreels_jax import load_transformer
-
-        return load_transformer(cfg.init_checkpoint, m.dtype, param_dtype=m.param_dtype, **opts)
-    dit_cfg = DiTConfig(**m.dit.to_dict(), dtype=m.dtype, param_dtype=m.param_dtype, **opts)
-    return DiT(dit_cfg, rngs=nnx.Rngs(cfg.seed))
+def _trainable(cfg, params, mesh):
+    """(trainable params, frozen base or None, LoRA scale): the LoRA tree when cfg.lora.rank > 0."""
+    lc = cfg.get("lora")
+    if not lc or not lc.rank:
+        return params, None, 1.0
+    tree = sharding.place(lora.init(params, lc.rank, lc.targets, seed=cfg.seed), mesh)
+    return tree, params, (lc.alpha or lc.rank) / lc.rank
 
 
-def _video_keys(cfg):
-    return ("chosen", "rejected") if cfg.objective == "dpo" else ("latents",)
-
-
-def prepare_source(cfg):
-    """The random-access training source; builds the synthetic dataset first if configured."""
-    d = cfg.data
-    builder_cls = data.PreferencePairs if cfg.objective == "dpo" else data.LatentTextPairs
-    if d.get("synthetic"):
-        s = d.synthetic
-        make = synthetic.preference_examples if cfg.objective == "dpo" else synthetic.latent_text_examples
-        shape = (s.frames, s.height, s.width, s.channels)
-        builder = data.build(builder_cls, Path(cfg.workdir) / "data",
-                             make(s.num_examples, frames=s.frames, height=s.height, width=s.width,
-                                  channels=s.channels, tokens=s.tokens, text_dim=s.text_dim, seed=s.seed),
-                             latent_shape=shape, text_dim=s.text_dim, on_bad=d.on_bad)
-        return builder.as_data_source()["train"]
-    return data.open_source(d.dir)
-
-
-def _objective(cfg) -> Objective:
-    return Objective(kind=cfg.objective, beta=cfg.dpo.beta, **cfg.noise.to_dict())
-
-
-_STEP_CACHE: dict = {}
-
-
-def _compiled_step(cfg, graphdef, rest, obj):
-    """(tx, schedule, jitted step), reused by later train() calls in this process with the same
-    model structure, objective and optimizer settings (a rerun resumes without recompiling)."""
-    o = cfg.optim
-    key = (graphdef, obj, cfg.total_steps, json.dumps(o.to_dict(), sort_keys=True))
-    if key in _STEP_CACHE and not jax.tree.leaves(rest):
-        return _STEP_CACHE[key]
-    tx, schedule = make_optimizer(o.lr, cfg.total_steps, warmup_steps=o.warmup_steps, end_lr_ratio=o.end_lr_ratio,
-                                  weight_decay=o.weight_decay, b1=o.b1, b2=o.b2, clip_norm=o.clip_norm)
-    step_fn = make_train_step(graphdef, rest, tx, schedule, obj, grad_accum=o.grad_accum, ema_decay=o.ema_decay)
-    if not jax.tree.leaves(rest):   # the step closes over `rest`; reuse it only when there is none
-        _STEP_CACHE.clear()
-        _STEP_CACHE[key] = tx, schedule, step_fn
-    return tx, schedule, step_fn
-
-
-def _trim_metrics(path: Path, last_step: int):
-    if path.exists():
-        keep = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= last_step]
-        path.write_text("".join(line + "\n" for line in keep))
+def _saved(state: dict) -> dict:
+    """What a checkpoint holds: everything but a LoRA base (it comes back from the config)."""
+    return {k: v for k, v in state.items() if k != "base"}
 
 
 def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
@@ -121,48 +61,76 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     the last metrics. stop_after ends the run early after that step (to simulate a crash)."""
     workdir = Path(cfg.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    obj = _objective(cfg)
-    o = cfg.optim
-    graphdef, params, rest = split_model(build_model(cfg))
-    tx, schedule, step_fn = _compiled_step(cfg, graphdef, rest, obj)
-    state = init_train_state(params, tx, seed=cfg.seed, ema=o.ema_decay > 0, reference=obj.needs_reference)
-    loader = data.make_loader(prepare_source(cfg), global_batch=cfg.data.batch_size, text_len=cfg.data.text_len,
-                              seed=cfg.data.shuffle_seed, video_keys=_video_keys(cfg))
-    it = iter(loader)
+    mesh = make_mesh(**cfg.mesh.to_dict()) if cfg.get("mesh") else make_mesh()
+    obj, o = objective(cfg), cfg.optim
+    model = build_model(cfg, mesh)
+    dit_config = model.config
+    graphdef, params, rest = split_model(model)
+    del model          # its parameters are donated to the state below
+    if not cfg.get("init_checkpoint"):
+        params = sharding.place(params, mesh)
+    params, base, lora_scale = _trainable(cfg, params, mesh)
+
+    options = {"optim": o.to_dict(), "lora": cfg.lora.to_dict() if cfg.get("lora") else None}
+    settings = (graphdef, obj, mesh, cfg.total_steps, json.dumps(options, sort_keys=True))
+    tx, schedule = _cached(("optimizer",) + settings, lambda: make_optimizer(
+        o.lr, cfg.total_steps, warmup_steps=o.warmup_steps, end_lr_ratio=o.end_lr_ratio,
+        weight_decay=o.weight_decay, b1=o.b1, b2=o.b2, clip_norm=o.clip_norm))
+    init = functools.partial(init_train_state, tx=tx, seed=cfg.seed, ema=o.ema_decay > 0,
+                             reference=obj.needs_reference)
+    state, shardings = sharding.init_state(init, mesh, params)
+    if base is not None:
+        state["base"], shardings["base"] = base, sharding.tree_shardings(base, mesh)
+
+    def make_step():
+        return make_train_step(graphdef, rest, tx, schedule, obj, grad_accum=o.grad_accum, ema_decay=o.ema_decay,
+                               lora_scale=lora_scale, out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())))
+    step_fn = make_step() if jax.tree.leaves(rest) else _cached(("step", base is not None) + settings, make_step)
+
+    source = prepare_source(cfg)
+    batch_size = cfg.data.batch_size
+    it = iter(make_loader(source, global_batch=batch_size, text_len=cfg.data.text_len, seed=cfg.data.shuffle_seed,
+                          array_keys=array_keys(cfg, dit_config, source), rows=sharding.local_rows(mesh, batch_size)))
 
     c = cfg.checkpoint
     ckpt = Checkpointer(workdir / "checkpoints", save_every=c.every, max_to_keep=c.max_to_keep,
                         async_save=c.async_save)
-    metrics_path = workdir / "metrics.jsonl"
     start = 0
     if ckpt.latest_step() is not None:
-        state, meta = ckpt.restore(state)
+        restored, meta = ckpt.restore(_saved(state))
+        state = {**state, **restored}
         it.set_state(meta["data"])
         start = int(meta["step"])
-        _trim_metrics(metrics_path, start)
-        if verbose:
+        if verbose and jax.process_index() == 0:
             print(f"resumed from step {start} ({ckpt.directory})")
+    log = MetricsLog(workdir, start_step=start, enabled=jax.process_index() == 0, verbose=verbose,
+                     tensorboard=cfg.get("tensorboard", True))
 
     refresh = cfg.dpo.ref_refresh_every if obj.needs_reference else 0
     last, t0, n0 = {}, time.perf_counter(), start
-    with metrics_path.open("a") as log:
-        for step in range(start, cfg.total_steps):
-            if refresh and step > 0 and step % refresh == 0:
-                state = refresh_reference(state)
-            state, metrics = step_fn(state, next(it))
-            done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.total_steps:
-                last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                elapsed = time.perf_counter() - t0
-                last.update(step=done, examples_per_s=(done - n0) * cfg.data.batch_size / elapsed)
-                log.write(json.dumps(last) + "\n")
-                log.flush()
-                t0, n0 = time.perf_counter(), done
-                if verbose:
-                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
-            ckpt.save(done, state, {"step": done, "data": it.get_state()}, force=done == cfg.total_steps)
-            if stop_after is not None and done >= stop_after:
-                break
+    for step in range(start, cfg.total_steps):
+        if refresh and step > 0 and step % refresh == 0:
+            state = refresh_reference(state)
+        state, metrics = step_fn(state, sharding.global_batch(next(it), mesh, batch_size))
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.total_steps:
+            last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            last["examples_per_s"] = (done - n0) * batch_size / (time.perf_counter() - t0)
+            log.write(done, last)
+            t0, n0 = time.perf_counter(), done
+        ckpt.save(done, _saved(state), {"step": done, "data": it.get_state()}, force=done == cfg.total_steps)
+        if stop_after is not None and done >= stop_after:
+            break
     ckpt.wait()
     ckpt.close()
-    return {"state": state, "metrics": last, "graphdef": graphdef, "rest": rest}
+    log.close()
+    return {"state": state, "metrics": last, "graphdef": graphdef, "rest": rest, "lora_scale": lora_scale}
+
+
+def trained_params(result: dict, *, ema: bool = True):
+    """The full parameters a train() result ends with: the EMA (when kept and ema=True) or the raw
+    weights, with a LoRA tree merged into its base. nnx.merge(result["graphdef"], this, result["rest"])
+    is the trained DiT."""
+    state = result["state"]
+    params = state["ema"] if ema and "ema" in state else state["params"]
+    return params if "base" not in state else lora.merge(state["base"], params, result["lora_scale"])

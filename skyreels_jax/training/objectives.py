@@ -5,6 +5,9 @@ ref_model, batch, draw) -> (loss, metrics)` scores the model. Both are traceable
 inside the jitted train step. Batches (see training/data.py):
 - flow / diffusion_forcing: {"latents" [B,F,H,W,C], "context" [B,L,D], "fps_ids" [B]}
 - dpo: {"chosen", "rejected" [B,F,H,W,C], "context" [B,L,D], "fps_ids" [B]}
+Image-to-video models (first-frame conditioning) take two more entries, with any objective:
+"cond_latents" [B,F,H,W,C] (the VAE latents of [first frame, zeros...]) and "image_context"
+[B,N,D_img] (its CLIP features); the DiT input is concat(x_t, mask 4, cond_latents), as at sampling.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from skyreels_jax.pipelines.conditioning import frame_mask
 from skyreels_jax.training import losses
 
 OBJECTIVES = ("flow", "diffusion_forcing", "dpo")
@@ -44,8 +48,23 @@ def _sigma_kwargs(obj: Objective) -> dict:
     return dict(mean=obj.logit_mean, std=obj.logit_std, shift=obj.shift)
 
 
+CONDITION_KEYS = ("context", "fps_ids", "cond_latents", "image_context")
+
+
+def first_frame_condition(cond_latents):
+    """y = concat(mask 4, cond_latents) [B,F,H,W,4+C]: the I2V condition with only frame 0 known
+    (reference §14; the mask of `pipelines.conditioning.frame_mask`)."""
+    b, f, h, w, _ = cond_latents.shape
+    mask = jnp.asarray(frame_mask(4 * (f - 1) + 1, [0]))[None, :, None, None, :]
+    mask = jnp.broadcast_to(mask, (b, f, h, w, 4)).astype(cond_latents.dtype)
+    return jnp.concatenate([mask, cond_latents], axis=-1)
+
+
 def _predict(model, x_t, sigma_frames, batch):
-    return model.forward(x_t, sigma_frames * 1000.0, batch["context"], None, batch.get("fps_ids"))
+    if "cond_latents" in batch:
+        x_t = jnp.concatenate([x_t, first_frame_condition(batch["cond_latents"].astype(x_t.dtype))], axis=-1)
+    return model.forward(x_t, sigma_frames * 1000.0, batch["context"], batch.get("image_context"),
+                         batch.get("fps_ids"))
 
 
 def draw_noise(obj: Objective, batch, key) -> dict:
@@ -91,7 +110,7 @@ def dpo_errors(model, ref_model, batch, draw):
     noise2 = jnp.concatenate([draw["noise"]] * 2)
     sigma2 = jnp.concatenate([draw["sigma"]] * 2)
     x_t = losses.noisy_latents(both, noise2, sigma2)
-    inputs = {k: jnp.concatenate([v, v]) for k, v in batch.items() if k in ("context", "fps_ids")}
+    inputs = {k: jnp.concatenate([v, v]) for k, v in batch.items() if k in CONDITION_KEYS}
     target = losses.flow_target(both, noise2)
     err = losses.per_sample_error(_predict(model, x_t, sigma2, inputs), target)
     ref_pred = jax.lax.stop_gradient(_predict(ref_model, x_t, sigma2, inputs))

@@ -2,7 +2,8 @@
 
 The state is a plain dict pytree (what Orbax saves):
     {"params": nnx.State of nnx.Param, "opt_state": optax state, "step": int32 [],
-     "rng": uint32 [2] base key, "ema": params (optional), "ref_params": params (DPO only)}
+     "rng": uint32 [2] base key, "ema": params (optional), "ref_params": params (DPO only),
+     "base": the frozen full parameters (LoRA only; "params" is then the LoRA tree)}
 The step is one pure function `step(state, batch) -> (state, metrics)` compiled once with
 jax.jit; the model's graph definition and its non-parameter state are closed over. To run
 it sharded, place the state and batch on a mesh first (skyreels_jax.parallel) or pass
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from skyreels_jax.training import lora
 from skyreels_jax.training.objectives import Objective, draw_noise, objective_loss
 
 
@@ -43,9 +45,13 @@ def copy_tree(tree):
     return jax.tree.map(jnp.copy, tree)
 
 
-def init_train_state(params, tx, *, seed: int = 0, ema: bool = False, reference: bool = False) -> dict:
+def init_train_state(params, tx, *, seed: int = 0, ema: bool = False, reference: bool = False,
+                     base=None) -> dict:
+    """The initial state; with `base` (LoRA), params is the LoRA tree and base stays frozen."""
     state = {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
              "rng": jax.random.PRNGKey(seed)}
+    if base is not None:
+        state["base"] = base
     if ema:
         state["ema"] = copy_tree(params)
     if reference:
@@ -66,29 +72,39 @@ def _split_micro(batch, n: int):
     return jax.tree.map(split, batch)
 
 
+def _models(graphdef, rest, params, ref_params, base, lora_scale):
+    """The policy and (DPO) reference modules; with a LoRA base, their LoRA trees merged into it."""
+    def build(p):
+        if p is None:
+            return None
+        return nnx.merge(graphdef, p if base is None else lora.merge(base, p, lora_scale), rest)
+    return build(params), build(ref_params)
+
+
 def make_train_step(graphdef, rest, tx, schedule, objective: Objective, *, grad_accum: int = 1,
-                    ema_decay: float = 0.0, donate: bool = True, in_shardings=None, out_shardings=None):
+                    ema_decay: float = 0.0, lora_scale: float = 1.0, donate: bool = True, in_shardings=None,
+                    out_shardings=None):
     """Build the jitted `step(state, batch) -> (state, metrics)`.
 
     grad_accum>1 splits the batch (and the step's noise, drawn for the whole batch) into
     that many micro-batches along axis 0 and sums their weighted gradients in a lax.scan:
     one compiled step, one optimizer update, the same gradient as the full batch. Remat and bf16 are
-    model options (DiTConfig.remat, .param_dtype, .dtype). Each step's randomness is
+    model options (DiTConfig.remat, .param_dtype, .dtype). With LoRA (a "base" in the state) the
+    gradient is taken with respect to the LoRA tree only, merged with lora_scale. Each step's randomness is
     fold_in(rng, step), so a resumed run draws the same noise as an uninterrupted one.
     """
 
-    def loss_fn(params, ref_params, batch, draw):
-        model = nnx.merge(graphdef, params, rest)
-        ref_model = None if ref_params is None else nnx.merge(graphdef, ref_params, rest)
+    def loss_fn(params, ref_params, base, batch, draw):
+        model, ref_model = _models(graphdef, rest, params, ref_params, base, lora_scale)
         return objective_loss(objective, model, ref_model, batch, draw)
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def step(state, batch):
-        params, ref_params = state["params"], state.get("ref_params")
+        params, ref_params, base = state["params"], state.get("ref_params"), state.get("base")
         draw = draw_noise(objective, batch, jax.random.fold_in(state["rng"], state["step"]))
         if grad_accum == 1:
-            (_, metrics), grads = grad_fn(params, ref_params, batch, draw)
+            (_, metrics), grads = grad_fn(params, ref_params, base, batch, draw)
         else:
             # Micro-batch i weighs (its scored frames / the batch's), so the accumulated
             # gradient is the gradient of the full batch's loss.
@@ -98,13 +114,13 @@ def make_train_step(graphdef, rest, tx, schedule, objective: Objective, *, grad_
 
             def micro(carry, xs):
                 w, mb, md = xs
-                (_, m), g = grad_fn(params, ref_params, mb, md)
+                (_, m), g = grad_fn(params, ref_params, base, mb, md)
                 acc_g, acc_m = carry
                 acc_g = jax.tree.map(lambda a, b: a + w * b.astype(jnp.float32), acc_g, g)
                 return (acc_g, jax.tree.map(lambda a, b: a + w * b, acc_m, m)), None
 
             zeros_g = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), params)
-            shapes = jax.eval_shape(lambda: grad_fn(params, ref_params, _first(micro_batches),
+            shapes = jax.eval_shape(lambda: grad_fn(params, ref_params, base, _first(micro_batches),
                                                     _first(micro_draws))[0][1])
             zeros_m = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), shapes)
             (grads, metrics), _ = jax.lax.scan(micro, (zeros_g, zeros_m), (weights, micro_batches, micro_draws))
@@ -129,13 +145,12 @@ def _first(tree):
     return jax.tree.map(lambda x: x[0], tree)
 
 
-def make_eval_fn(graphdef, rest, objective: Objective):
-    """Jitted `(params, ref_params, batch, key) -> metrics`, no update (held-out scores)."""
+def make_eval_fn(graphdef, rest, objective: Objective, *, lora_scale: float = 1.0):
+    """Jitted `(params, ref_params, batch, key, base=None) -> metrics`, no update (held-out scores)."""
 
     @jax.jit
-    def evaluate(params, ref_params, batch, key):
-        model = nnx.merge(graphdef, params, rest)
-        ref_model = None if ref_params is None else nnx.merge(graphdef, ref_params, rest)
+    def evaluate(params, ref_params, batch, key, base=None):
+        model, ref_model = _models(graphdef, rest, params, ref_params, base, lora_scale)
         return objective_loss(objective, model, ref_model, batch, draw_noise(objective, batch, key))[1]
 
     return evaluate

@@ -27,13 +27,18 @@ def _embed(params, tokens, text_dim, proj_seed=1234):
 
 
 def latent_text_examples(n: int, *, frames=3, height=8, width=8, channels=16, tokens=4, text_dim=24,
-                         seed=0, fps=24):
-    """n (key, example) pairs for LatentTextPairs."""
+                         seed=0, fps=24, image_dim=None, image_tokens=5):
+    """n (key, example) pairs for LatentTextPairs. With image_dim, image-to-video examples: the
+    condition latents are the first frame followed by zeros, and the "CLIP features" another
+    projection of the pattern's parameters."""
     rng = np.random.default_rng(seed)
     for i in range(n):
         latents, params = _pattern(rng, frames, height, width, channels)
-        ctx = _embed(params, tokens, text_dim)
-        yield f"{i:06d}", {"latents": latents, "context": ctx, "caption": f"pattern {i}", "fps": fps}
+        ex = {"latents": latents, "context": _embed(params, tokens, text_dim), "caption": f"pattern {i}", "fps": fps}
+        if image_dim:
+            ex["cond_latents"] = np.concatenate([latents[:1], np.zeros_like(latents[1:])])
+            ex["image_context"] = _embed(params, image_tokens, image_dim, proj_seed=4321)
+        yield f"{i:06d}", ex
 
 
 def preference_examples(n: int, *, frames=3, height=8, width=8, channels=16, tokens=4, text_dim=24,

@@ -1,0 +1,107 @@
+"""What a training config describes: the config file itself, the model, the data and the objective."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import jax
+import ml_collections
+from flax import nnx
+
+from skyreels_jax.models.dit import DiT, DiTConfig
+from skyreels_jax.training import data, synthetic
+from skyreels_jax.training.objectives import Objective
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> ml_collections.ConfigDict:
+    """Call get_config() of a config file; overrides are {"a.b": value} applied on top.
+
+    A config under a `configs/` folder may import its siblings (`from configs.train.common
+    import ...`): that folder's parent is put on sys.path first.
+    """
+    path = Path(path).absolute()
+    if not path.is_file():
+        raise FileNotFoundError(f"no config file {path}")
+    for parent in path.parents:
+        if parent.name == "configs" and str(parent.parent) not in sys.path:
+            sys.path.insert(0, str(parent.parent))
+            break
+    spec = importlib.util.spec_from_file_location(f"_train_config_{Path(path).stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = module.get_config()
+    for key, value in (overrides or {}).items():
+        node = cfg
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node[p]
+        if parts[-1] not in node:
+            raise KeyError(f"unknown config key {key!r}")
+        node[parts[-1]] = value
+    return cfg
+
+
+def build_model(cfg, mesh=None) -> DiT:
+    """A DiT from `cfg.init_checkpoint` (fine-tuning a published model; its parameters go straight
+    onto the mesh) or fresh from cfg.model (the same random values on every process)."""
+    m = cfg.model
+    opts = dict(remat=m.remat, attention=m.get("attention", "auto"))
+    if cfg.get("init_checkpoint"):
+        from skyreels_jax import load_transformer
+
+        return load_transformer(cfg.init_checkpoint, m.dtype, param_dtype=m.param_dtype, mesh=mesh, **opts)
+    dit_cfg = DiTConfig(**m.dit.to_dict(), dtype=m.dtype, param_dtype=m.param_dtype, **opts)
+    return DiT(dit_cfg, rngs=nnx.Rngs(cfg.seed))
+
+
+def array_keys(cfg, dit: DiTConfig, source) -> tuple[str, ...]:
+    """The arrays a batch needs: the videos of the objective, plus the I2V condition for image models."""
+    keys = ("chosen", "rejected") if cfg.objective == "dpo" else ("latents",)
+    if dit.image_dim:
+        keys += ("cond_latents", "image_context")
+    missing = [k for k in keys if k not in source[0]]
+    if missing:
+        hint = (" (an image-to-video model trains on data preprocessed with --i2v)" if "cond_latents" in missing
+                else "")
+        raise ValueError(f"the training data has no {missing} for this {dit.variant} model "
+                         f"with objective {cfg.objective!r}{hint}")
+    return keys
+
+
+def prepare_source(cfg):
+    """The random-access training source: the prepared dataset at cfg.data.dir, or else the synthetic
+    one (built first)."""
+    d = cfg.data
+    builder_cls = data.PreferencePairs if cfg.objective == "dpo" else data.LatentTextPairs
+    if d.get("dir"):
+        return data.open_source(d.dir)
+    if d.get("synthetic"):
+        s = d.synthetic
+        shape = (s.frames, s.height, s.width, s.channels)
+        kw = dict(frames=s.frames, height=s.height, width=s.width, channels=s.channels, tokens=s.tokens,
+                  text_dim=s.text_dim, seed=s.seed)
+        if cfg.objective == "dpo":
+            examples, extra = synthetic.preference_examples(s.num_examples, **kw), {}
+        else:
+            image_dim = s.get("image_dim")
+            examples = synthetic.latent_text_examples(s.num_examples, image_dim=image_dim, **kw)
+            extra = {"image_dim": image_dim}
+
+        def build():
+            return data.build(builder_cls, Path(cfg.workdir) / "data", examples, latent_shape=shape,
+                              text_dim=s.text_dim, on_bad=d.on_bad, **extra)
+
+        if jax.process_count() == 1:
+            return build().as_data_source()["train"]
+        from jax.experimental import multihost_utils
+
+        if jax.process_index() == 0:       # one writer; the others then open what it wrote
+            build()
+        multihost_utils.sync_global_devices("synthetic training data")
+        return build().as_data_source()["train"]
+    raise ValueError("no training data: set data.dir to a prepared dataset folder (skyreels-jax preprocess)")
+
+
+def objective(cfg) -> Objective:
+    return Objective(kind=cfg.objective, beta=cfg.dpo.beta, **cfg.noise.to_dict())
