@@ -66,3 +66,81 @@ def test_toy_pipeline_generates_the_prompted_shape(monkeypatch):
     assert dark > 0.6                                    # a black background, not noise
     blob = (video.max(axis=-1) > 100).sum(axis=(1, 2))
     assert (blob >= 6).mean() > 0.5                      # a bright shape in most frames
+
+
+@pytest.fixture(scope="module")
+def toy_pipe():
+    from skyreels_jax.pipelines import load_pipeline
+
+    return load_pipeline("toy")
+
+
+# What the shipped model measures (docs/toy_model.md) with a margin; a retrained model must meet these.
+ADHERENCE_MIN = 0.88         # issue 10 asks 90%; measured 91.7% (132/144): 2 points for other CPUs' rounding
+LONG_OBJECT_MIN = 0.9        # every chunk of a 169-frame video shows an object in >= 90% of its frames
+LONG_PATH_MIN = 6.0          # ... that moves (px per 16 frames; the world moves 13-22)
+START_IMAGE_PSNR_MIN = 18.0  # the first frame keeps the start image (the VAE's own round trip: ~21 dB)
+DPO_DIRECTION_GAIN_MIN = 0.03  # videos moving the captioned way after DPO minus before (measured +0.07)
+
+
+def test_toy_model_follows_prompts(toy_pipe):
+    """Issue 10: colour and direction measured from the pixels on new samples (fixed seeds) of 144
+    prompts, every caption twice (the table of `python -m skyreels_jax.toy.evaluate`)."""
+    from skyreels_jax.toy.evaluate import adherence
+
+    a = adherence(toy_pipe, 144)
+    assert a["both"] >= ADHERENCE_MIN, a
+
+
+def test_toy_long_video_keeps_the_object_moving(toy_pipe):
+    """Issue 10: diffusion forcing to 10x the training length (169 frames): in every 16-frame chunk an
+    object is present and its centroid moves (no collapse to blank frames or noise)."""
+    from skyreels_jax.toy.evaluate import LONG_PROMPTS, long_video
+
+    rows = long_video(toy_pipe, 169, LONG_PROMPTS[1], overlap_mode="pixel")
+    assert len(rows) == 11
+    assert min(r["object"] for r in rows) >= LONG_OBJECT_MIN, rows
+    assert min(r["path"] for r in rows[:-1]) >= LONG_PATH_MIN, rows    # the last chunk has 9 frames
+
+
+def test_toy_start_image_is_kept(toy_pipe):
+    """Issue 10, image-to-video: the start image comes back as the first frame, and the clip follows
+    its caption."""
+    from skyreels_jax.toy.evaluate import image_to_video
+
+    r = image_to_video(toy_pipe, 4)
+    assert r["first_frame_psnr"] >= START_IMAGE_PSNR_MIN, r
+    assert r["both"] >= 0.75, r
+
+
+def test_toy_dpo_improved_the_motion(toy_pipe, tmp_path):
+    """Issue 10, flow-DPO: the shipped DiT (after DPO on pairs of its own samples) moves the object the
+    captioned way more often than the DiT before DPO (shipped beside it in bfloat16), on new samples
+    of 72 prompts, and follows the prompts at least as well."""
+    import shutil
+
+    from skyreels_jax.hub import resolve
+    from skyreels_jax.pipelines import load_pipeline
+    from skyreels_jax.toy.build import PRE_DPO
+    from skyreels_jax.toy.dpo import measure
+
+    before = tmp_path / "before"
+    shutil.copytree(resolve("toy"), before, ignore=shutil.ignore_patterns("transformer"))
+    (before / PRE_DPO).rename(before / "transformer")
+    pre, post = measure(load_pipeline(before, cache=False), 72), measure(toy_pipe, 72)
+    assert post["direction_ok"] >= pre["direction_ok"] + DPO_DIRECTION_GAIN_MIN, (pre, post)
+    assert post["both"] >= pre["both"], (pre, post)
+
+
+def test_motion_score_ranks_steady_over_frozen_and_backwards():
+    """The DPO pairs' ranking: a rendered clip scores 1, the same clip frozen about 0, played
+    backwards below 0, and `preference` picks the steady one."""
+    from skyreels_jax.toy.dpo import motion_score, preference
+
+    clip, _, s = render_clip(5)
+    frozen, backwards = np.repeat(clip[:1], len(clip), axis=0), clip[::-1]
+    assert motion_score(clip, s["direction"]) > 0.95
+    assert abs(motion_score(frozen, s["direction"])) < 0.05
+    assert motion_score(backwards[8:], s["direction"]) < -0.5
+    assert preference(frozen, clip, s["direction"]) == 1 and preference(clip, frozen, s["direction"]) == 0
+    assert preference(clip, clip, s["direction"]) is None

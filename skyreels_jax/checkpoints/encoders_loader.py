@@ -20,7 +20,7 @@ from skyreels_jax.checkpoints.fill import check_key_sets, fill_state
 from skyreels_jax.checkpoints.pth_file import PthFile
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.models.clip import CLIPVision
-from skyreels_jax.models.umt5 import UMT5Encoder
+from skyreels_jax.models.umt5 import UMT5Config, UMT5Encoder
 from skyreels_jax.text import TextEncoder, load_tokenizer
 from skyreels_jax.vision import ImageEncoder, Preprocess, preprocess_from_config
 
@@ -78,10 +78,16 @@ def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=No
     dtype is the compute dtype and, unless param_dtype is given, the parameter dtype (use
     jnp.bfloat16 for umt5-xxl: about 11 GB instead of 23). tokenizer overrides the tokenizer folder.
     Other keyword arguments override UMT5Config fields that do not change the weights
-    (attention, max_length). With a `mesh` the parameters go straight onto their shards.
-    Free it with `TextEncoder.close()`.
+    (attention, max_length). Prompts are padded to 512 tokens, or to the tokenizer's
+    `model_max_length` when that is smaller (a small model trained on short contexts, such as
+    the embedded toy model, says so in its tokenizer_config.json). With a `mesh` the parameters
+    go straight onto their shards. Free it with `TextEncoder.close()`.
     """
     layout, weights, tokenizer_dir = find_text_encoder(path)
+    tokenizer_dir = Path(tokenizer) if tokenizer is not None else tokenizer_dir
+    tok = load_tokenizer(tokenizer_dir)
+    if "max_length" not in overrides and 0 < getattr(tok, "model_max_length", 512) < UMT5Config.max_length:
+        overrides["max_length"] = int(tok.model_max_length)
     param_dtype = jnp.dtype(param_dtype or dtype)
     kw = dict(dtype=jnp.dtype(dtype).name, param_dtype=param_dtype.name, **overrides)
     if layout == "original":
@@ -90,8 +96,6 @@ def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=No
     else:
         source = SafetensorsFolder(weights)
         config = umt5_keys.config_from_transformers(_read_json(weights / "config.json"), **kw)
-    tokenizer_dir = Path(tokenizer) if tokenizer is not None else tokenizer_dir
-    tok = load_tokenizer(tokenizer_dir)
     model = fill(lambda: UMT5Encoder(config, rngs=nnx.Rngs(0)), source, layout,
                  lambda p, present: umt5_keys.plan(p, layout, config.num_layers, present),
                  lambda k: umt5_keys.ignored(k, layout), weights, mesh)

@@ -3,14 +3,18 @@
     python -m skyreels_jax.toy.build [--workdir outputs/toy] [--out skyreels_jax/assets/toy]
 
 1. render the MovingShapes tfds dataset (train + held-out test clips);
-2. train the toy VAE (skyreels_jax.toy.vae_train): two one-cycle runs of --vae-steps on 5-frame
-   windows, then 300 decoder-only steps on whole 17-frame clips;
+2. train the toy VAE (skyreels_jax.toy.vae_train): --vae-steps on 5-frame windows, --vae-clip-steps
+   on whole 17-frame clips, then --vae-long-steps decoder-only on 33-frame clips;
 3. train a caption tokenizer and save a frozen random tiny UMT5 (skyreels_jax.toy.text);
-4. precompute normalised latents and text embeddings as a LatentTextPairs tfds dataset, plus
+4. precompute normalised latents and text embeddings of the 2048 train clips (with --hold-out, less
+   those of the 12 caption combinations of world.held_out) as a LatentTextPairs tfds dataset, plus
    unconditional copies (the default negative prompt's embedding) for classifier-free guidance;
 5. train the DiT with diffusion forcing via the project's training loop
    (configs/train/toy_df.py, the same as `skyreels-jax train --config configs/train/toy_df.py`);
-6. export the DiT (EMA weights) and write the diffusers pipeline folder to --out.
+6. export the DiT (EMA weights);
+7. flow-DPO on pairs of the DiT's own samples, the steadier motion the captioned way chosen
+   (skyreels_jax.toy.dpo, configs/train/toy_dpo.py); write the diffusers pipeline folder with the
+   tuned DiT to --out, and the DiT before DPO beside it (transformer_pre_dpo/, bfloat16).
 Needs the test extra (torch, diffusers) for stages 2 and 3.
 """
 from __future__ import annotations
@@ -24,8 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from skyreels_jax.toy import dataset
+from skyreels_jax.toy.text import TEXT_LEN
+from skyreels_jax.toy.world import held_out, render_clip
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "toy_df.py"
+PRE_DPO = "transformer_pre_dpo"  # the DiT before flow-DPO, kept in bfloat16 to compare against
 PIPELINE_CLASS = "SkyReelsV2DiffusionForcingPipeline"
 
 
@@ -34,10 +41,20 @@ def _videos(builder, split: str) -> np.ndarray:
     return np.stack([src[i]["video"] for i in range(len(src))])
 
 
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _captions(builder, split: str) -> list[str]:
     src = builder.as_data_source()[split]
-    return [src[i]["caption"].decode() if isinstance(src[i]["caption"], bytes) else src[i]["caption"]
-            for i in range(len(src))]
+    return [_text(src[i]["caption"]) for i in range(len(src))]
+
+
+def _trained_on(builder, split: str) -> np.ndarray:
+    """bool [N]: the clips whose (colour, shape, direction) the DiT may see (not world.held_out)."""
+    src = builder.as_data_source()[split]
+    return np.asarray([not held_out(*(_text(src[i][k]) for k in ("colour", "shape", "direction")))
+                       for i in range(len(src))])
 
 
 def _encode_latents(vae_dir: Path, clips: np.ndarray) -> np.ndarray:
@@ -45,6 +62,7 @@ def _encode_latents(vae_dir: Path, clips: np.ndarray) -> np.ndarray:
     import torch
     from diffusers import AutoencoderKLWan
 
+    torch.set_num_threads(1)  # see vae_train.train_vae: far faster than 2 threads on a shared machine
     vae = AutoencoderKLWan.from_pretrained(vae_dir).eval()
     mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
     std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
@@ -99,10 +117,15 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default="outputs/toy")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "assets" / "toy"))
     ap.add_argument("--num-train", type=int, default=2048)
-    ap.add_argument("--num-latents", type=int, default=512, help="clips encoded for the DiT")
-    ap.add_argument("--vae-steps", type=int, default=1000)
+    ap.add_argument("--num-latents", type=int, default=2048, help="clips encoded for the DiT")
+    ap.add_argument("--vae-steps", type=int, default=1000, help="VAE steps on 5-frame windows")
+    ap.add_argument("--vae-clip-steps", type=int, default=500, help="VAE steps on whole 17-frame clips")
+    ap.add_argument("--vae-long-steps", type=int, default=200, help="decoder-only steps on 33-frame clips")
     ap.add_argument("--dit-steps", type=int, default=None, help="override the config's total_steps")
-    ap.add_argument("--stop-after", choices=["vae", "latents"], help="stop after this stage")
+    ap.add_argument("--hold-out", action="store_true",
+                    help="keep the 12 caption combinations of world.held_out from the DiT")
+    ap.add_argument("--dpo-pairs", type=int, default=256, help="preference pairs for the flow-DPO stage")
+    ap.add_argument("--stop-after", choices=["vae", "latents", "dit"], help="stop after this stage")
     args = ap.parse_args(argv)
     work, t0 = Path(args.workdir), time.perf_counter()
     stage = lambda name: print(f"[{time.perf_counter() - t0:6.0f} s] {name}", flush=True)
@@ -114,10 +137,13 @@ def main(argv=None) -> int:
     if not (pipe / "vae" / "config.json").exists():
         from skyreels_jax.toy.vae_train import train_vae
 
-        stage("train VAE: 5-frame windows at lr 2e-3, then 1e-3, then the decoder alone on 17 frames")
-        first = train_vae(clips[:512], work / "vae_cycle1", steps=args.vae_steps)
-        second = train_vae(clips[:512], work / "vae_cycle2", steps=args.vae_steps, lr=1e-3, init=first, seed=1)
-        train_vae(clips[:512], pipe / "vae", steps=300, batch=4, frames=17, lr=5e-4, init=second, seed=2,
+        stage("train VAE: 5-frame windows, then whole 17-frame clips, then the decoder alone on 33 frames")
+        first = train_vae(clips[:512], work / "vae_windows", steps=args.vae_steps)
+        second = train_vae(clips[:512], work / "vae_clips", steps=args.vae_clip_steps, batch=4, frames=17, lr=1e-3,
+                           init=first, seed=1)
+        # long videos are decoded in one pass: the decoder's causal cache must stay good past 17 frames
+        long = np.stack([render_clip(seed, frames=33)[0] for seed in range(256)])
+        train_vae(long, pipe / "vae", steps=args.vae_long_steps, batch=2, frames=33, lr=5e-4, init=second, seed=2,
                   decoder_only=True)
     if args.stop_after == "vae":
         return 0
@@ -127,7 +153,7 @@ def main(argv=None) -> int:
         stage("tokenizer and text encoder")
         from transformers import T5Tokenizer
 
-        tok = T5Tokenizer.from_pretrained(str(make_tokenizer(pipe / "tokenizer")))
+        tok = T5Tokenizer.from_pretrained(str(make_tokenizer(pipe / "tokenizer", max_length=TEXT_LEN)))
         make_text_encoder(pipe / "text_encoder", len(tok))
         write_pipeline_files(pipe, shift=3.0)
     latents_dir = work / "latents"
@@ -137,11 +163,15 @@ def main(argv=None) -> int:
         from skyreels_jax.training import data
 
         stage("encode latents and captions")
-        n = args.num_latents
-        z = _encode_latents(pipe / "vae", clips[:n])
+        keep = np.arange(min(args.num_latents, len(clips)))
+        if args.hold_out:
+            keep = keep[_trained_on(ds, "train")[keep]]
+        captions = _captions(ds, "train")
+        z, captions = _encode_latents(pipe / "vae", clips[keep]), [captions[i] for i in keep]
         emb = _text_embeddings(pipe, all_captions() + [NEGATIVE_PROMPT_DF])
-        examples = latent_examples(z, _captions(ds, "train")[:n], emb, NEGATIVE_PROMPT_DF)
-        data.build(data.LatentTextPairs, latents_dir, examples, latent_shape=z.shape[1:], text_dim=next(iter(emb.values())).shape[1])
+        examples = latent_examples(z, captions, emb, NEGATIVE_PROMPT_DF)
+        data.build(data.LatentTextPairs, latents_dir, examples, latent_shape=z.shape[1:],
+                   text_dim=next(iter(emb.values())).shape[1])
     if args.stop_after == "latents":
         return 0
 
@@ -157,12 +187,32 @@ def main(argv=None) -> int:
     result = train(cfg)
     stage("export")
     export_dit(result, cfg, pipe / "transformer")
+    if args.stop_after == "dit":
+        return 0
+
+    from skyreels_jax.toy.dpo import run_dpo
+
+    stage("flow-DPO on pairs of the DiT's own samples")
+    tuned = run_dpo(pipe, work / "dpo", pairs=args.dpo_pairs)
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
-    shutil.copytree(pipe, out)
+    shutil.copytree(tuned, out)
+    save_bfloat16(pipe / "transformer", out / PRE_DPO)
     stage(f"wrote {out}")
     return 0
+
+
+def save_bfloat16(src: Path, dst: Path) -> Path:
+    """A copy of a diffusers transformer folder with its weights rounded to bfloat16 (half the bytes)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / "config.json", dst / "config.json")
+    name = "diffusion_pytorch_model.safetensors"
+    save_file({k: v.to(torch.bfloat16) for k, v in load_file(str(src / name)).items()}, str(dst / name))
+    return dst
 
 
 if __name__ == "__main__":

@@ -27,14 +27,20 @@ def colour_masks(video: np.ndarray) -> np.ndarray:
 
 def track(video: np.ndarray, colour: str, min_pixels: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """(present [F] bool, centroid [F, 2] (y, x), NaN where absent) of the colour's pixels."""
-    mask = colour_masks(video) == _NAMES.index(colour)
+    return _track(colour_masks(video) == _NAMES.index(colour), min_pixels)
+
+
+def track_object(video: np.ndarray, min_pixels: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """(present, centroid) as `track`, of the bright pixels whatever their colour."""
+    return _track(np.asarray(video).max(axis=-1) > 100, min_pixels)
+
+
+def _track(mask: np.ndarray, min_pixels: int) -> tuple[np.ndarray, np.ndarray]:
     counts = mask.sum(axis=(1, 2))
     present = counts >= min_pixels
     yy, xx = np.mgrid[: mask.shape[1], : mask.shape[2]]
     with np.errstate(invalid="ignore", divide="ignore"):
-        cy = (mask * yy).sum(axis=(1, 2)) / counts
-        cx = (mask * xx).sum(axis=(1, 2)) / counts
-    centroid = np.stack([cy, cx], axis=1)
+        centroid = np.stack([(mask * yy).sum(axis=(1, 2)) / counts, (mask * xx).sum(axis=(1, 2)) / counts], axis=1)
     centroid[~present] = np.nan
     return present, centroid
 

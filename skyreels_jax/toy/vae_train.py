@@ -5,10 +5,15 @@ shipped `vae/` folder is the published layout that `skyreels_jax.load_vae` reads
 on this 2-core CPU a batch-8 training step of the same VAE took 12.2 s through XLA:CPU's
 conv3d gradient and 1.4 s through PyTorch's (measured for issue 10).
 
-Loss: L1 + L2 with the shape's pixels weighted 5x (they are a small part of each frame), plus
-a small latent-norm penalty on the posterior means. The decoder sees the means plus a little
-Gaussian noise (not posterior samples: at initialisation their unit variance drowns the means
-and the decoder learns to draw black frames), so it tolerates imprecise latents. Finally
+Loss: L1 + L2 with the shape's pixels weighted 5x (they are a small part of each frame), the
+squared error of the shape's mean colour per frame (weight 4; without it, after 1000 steps a
+fifth of the yellow and magenta pixels still decoded as red), plus a small latent-norm penalty
+on the posterior means. (Weighting each window's first frame more, to even out the latent frames,
+made it worse: after 800 steps it decoded every colour as grey or as one of two hues.) The
+decoder sees the means plus Gaussian noise of 0.1 times their RMS, so it tolerates imprecise
+latents. Not posterior samples, nor noise of a fixed size: both can drown the small latents of
+the first steps, and then the encoder gives up (latents shrink to zero) and the decoder draws
+black frames; this happened with a fixed 0.1 and the colour term. Finally
 `latents_mean`/`latents_std` are set per channel from the training clips' posterior means,
 so the normalised latents the DiT sees have unit scale.
 """
@@ -47,14 +52,17 @@ def _decode_unclamped(vae, z):
 
 def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8, frames: int = 5,
               lr: float = 2e-3, latent_weight: float = 1e-3, noise: float = 0.1, init: Path | None = None,
-              decoder_only: bool = False, seed: int = 0, log_every: int = 10) -> Path:
+              decoder_only: bool = False, shape_weight: float = 5.0,
+              colour_weight: float = 4.0, seed: int = 0, log_every: int = 10,
+              threads: int = 1) -> Path:
     """Train on uint8 clips [N, F, H, W, 3] (from `init`, a saved VAE folder, if given) and save the
     diffusers folder `out`; returns `out`. decoder_only trains the decoder alone and keeps the
-    encoder and the latent statistics, so latents encoded before stay valid."""
+    encoder and the latent statistics, so latents encoded before stay valid. threads: PyTorch's intra-op threads; with other jobs on the machine
+    one thread ran a step 6x faster than two (spinning threads wait for busy cores)."""
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     vae = (AutoencoderKLWan.from_pretrained(init) if init else
            AutoencoderKLWan(**VAE_KW, latents_mean=[0.0] * VAE_KW["z_dim"], latents_std=[1.0] * VAE_KW["z_dim"]))
@@ -67,19 +75,24 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
     for step in range(1, steps + 1):
         x = _batch(clips, rng, batch, frames)
         mu = vae.encode(x).latent_dist.mode()
-        y = _decode_unclamped(vae, mu + noise * torch.randn_like(mu))
-        weight = 1.0 + 4.0 * (x.amax(dim=1, keepdim=True) > -0.9).float()
+        y = _decode_unclamped(vae, mu + noise * mu.detach().pow(2).mean().sqrt() * torch.randn_like(mu))
+        shape = (x.amax(dim=1, keepdim=True) > -0.9).float()
+        weight = 1.0 + (shape_weight - 1.0) * shape
         err = y - x
         rec = (weight * (err.abs() + err ** 2)).mean()
+        # the shape's mean colour per frame: a global term, or the decoder settles on two hues
+        area = shape.sum(dim=(3, 4))
+        hue = lambda v: (v * shape).sum(dim=(3, 4)) / area.clamp(min=1.0)
+        colour = ((hue(y) - hue(x)) ** 2 * (area > 0)).mean()
         norm = (mu ** 2).mean()
-        loss = rec + latent_weight * norm
+        loss = rec + colour_weight * colour + latent_weight * norm
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
         sched.step()
         if step % log_every == 0 or step == steps:
-            print(f"vae step {step}/{steps} rec={rec.item():.4f} latent_ms={norm.item():.3f} "
+            print(f"vae step {step}/{steps} rec={rec.item():.4f} colour={colour.item():.4f} latent_ms={norm.item():.3f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     vae.eval()
     if decoder_only:

@@ -18,6 +18,13 @@ def caption(colour: str, shape: str, direction: str) -> str:
     return f"a {colour} {shape} moves {direction} on a black background"
 
 
+def held_out(colour: str, shape: str, direction: str) -> bool:
+    """12 of the 72 (colour, shape, direction) combinations (2 per colour, 4 per shape, 3 per
+    direction) that `python -m skyreels_jax.toy.build --hold-out` keeps from the DiT: a test of
+    composing known words into captions it never saw."""
+    return (list(COLOURS).index(colour) + SHAPES.index(shape) + list(DIRECTIONS).index(direction)) % 6 == 0
+
+
 def _mask(shape: str, cy: float, cx: float, r: float, size: int) -> np.ndarray:
     """Anti-aliased coverage [size, size] in [0, 1] (4x4 supersampling)."""
     sub = (np.arange(size * 4) + 0.5) / 4
