@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from skyreels_jax.toy import metrics
-from skyreels_jax.toy.evaluate import GEN, prompts, score
+from skyreels_jax.toy.evaluate import GEN, prompts, samples, score
 from skyreels_jax.toy.world import DIRECTIONS, caption
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "toy_dpo.py"
@@ -32,12 +32,11 @@ def motion_score(video: np.ndarray, direction: str, frames: int = 9) -> float:
     bounce can turn it): its displacement along the captioned direction over the length of its
     path. 1: steady motion that way; about 0: frozen or jittering in place; < 0: the wrong way."""
     present, c = metrics.track_object(video[:frames])
-    c = c[present]
-    if len(c) < 2:
+    if present.sum() < 2:
         return 0.0
-    path = float(np.linalg.norm(np.diff(c, axis=0), axis=1).sum())
-    along = float((c[-1] - c[0]) @ np.asarray(DIRECTIONS[direction]))
-    return along / max(path, 1.0)
+    ends = c[present][[0, -1]]
+    along = float((ends[1] - ends[0]) @ np.asarray(DIRECTIONS[direction]))
+    return along / max(metrics.path_length(c), 1.0)
 
 
 def preference(a: np.ndarray, b: np.ndarray, direction: str) -> int | None:
@@ -68,11 +67,10 @@ def preference_examples(vae, embeddings: dict, pairs):
 
 
 def measure(pipe, n: int, seed: int = 1000) -> dict:
-    """On n prompts (evaluate.prompts, seeds from 1000): the mean motion score, the fraction of videos scoring
-    ≥ 0.8 (steady motion the captioned way), and the adherence measures."""
+    """On n prompts (evaluate.samples): the mean motion score, the fraction of videos scoring ≥ 0.8
+    (steady motion the captioned way), and the adherence measures."""
     rows = []
-    for i, (colour, shape, direction) in enumerate(prompts(n)):
-        video = pipe(caption(colour, shape, direction), num_frames=17, seed=seed + i, **GEN)
+    for video, (colour, _, direction) in samples(pipe, n, seed=seed):
         m = motion_score(video, direction)
         rows.append(dict(motion_score=m, steady=m >= 0.8, **score(video, colour, direction)))
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}

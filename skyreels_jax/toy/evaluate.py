@@ -1,6 +1,7 @@
 """Measure the shipped toy model from pixels; prints a markdown table (the numbers in docs/toy_model.md).
 
-    python -m skyreels_jax.toy.evaluate [--model toy] [--prompts 144] [--split all] [--image-prompts 16] [--long-frames 169]
+    python -m skyreels_jax.toy.evaluate [--model toy] [--prompts 144] [--split all] [--image-prompts 16]
+                                        [--long-frames 169]
 
 - VAE: PSNR of the round trip (load_vae, JAX) on held-out test clips (seeds the training never saw),
   and the adherence measures below on those round trips (what a perfect DiT could score).
@@ -68,12 +69,15 @@ def prompts(n: int, split: str = "all") -> list[tuple[str, str, str]]:
     return [combos[order[i % len(combos)]] for i in range(n)]
 
 
+def samples(pipe, n: int, split: str = "all", seed: int = 1000, **gen):
+    """(video, (colour, shape, direction)) for n prompts of `split`, prompt i sampled with seed + i."""
+    for i, prompt in enumerate(prompts(n, split)):
+        yield pipe(caption(*prompt), num_frames=17, seed=seed + i, **{**GEN, **gen}), prompt
+
+
 def adherence(pipe, n: int, split: str = "all", seed: int = 1000, **gen) -> dict:
-    """Fractions of n prompts of `split` (prompt i sampled with seed + i) that pass each measure."""
-    scores = []
-    for i, (colour, shape, direction) in enumerate(prompts(n, split)):
-        video = pipe(caption(colour, shape, direction), num_frames=17, seed=seed + i, **{**GEN, **gen})
-        scores.append(score(video, colour, direction))
+    """Fractions of n prompts of `split` (see `samples`) that pass each measure."""
+    scores = [score(video, colour, direction) for video, (colour, _, direction) in samples(pipe, n, split, seed, **gen)]
     return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
 
 
@@ -110,14 +114,8 @@ def chunk_rows(video: np.ndarray, colour: str, chunk: int = 16) -> list[dict]:
     """The long-video measures of `video`, one row per chunk of frames (see long_video)."""
     has_colour, _ = metrics.track(video, colour)
     has_object, c = metrics.track_object(video)
-    rows = []
-    for s in range(0, len(video) - 1, chunk):
-        cc = c[s:s + chunk + 1]
-        cc = cc[~np.isnan(cc).any(axis=1)]
-        path = float(np.linalg.norm(np.diff(cc, axis=0), axis=1).sum()) if len(cc) > 1 else 0.0
-        rows.append(dict(object=float(has_object[s:s + chunk].mean()), colour=float(has_colour[s:s + chunk].mean()),
-                         path=path))
-    return rows
+    return [dict(object=float(has_object[s:s + chunk].mean()), colour=float(has_colour[s:s + chunk].mean()),
+                 path=metrics.path_length(c[s:s + chunk + 1])) for s in range(0, len(video) - 1, chunk)]
 
 
 def main(argv=None) -> int:

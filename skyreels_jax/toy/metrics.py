@@ -45,6 +45,12 @@ def _track(mask: np.ndarray, min_pixels: int) -> tuple[np.ndarray, np.ndarray]:
     return present, centroid
 
 
+def path_length(centroid: np.ndarray) -> float:
+    """Length in px of the path through the centroids [F, 2], skipping frames without one (NaN)."""
+    c = centroid[~np.isnan(centroid).any(axis=1)]
+    return float(np.linalg.norm(np.diff(c, axis=0), axis=1).sum()) if len(c) > 1 else 0.0
+
+
 def direction_ok(centroid: np.ndarray, direction: str, frames: int = 9, min_move: float = 2.0) -> bool:
     """Does the centroid move at least min_move px the captioned way over the first `frames` frames
     (before a bounce can turn it)?"""
