@@ -90,16 +90,17 @@ def toy_pipe():
 
 
 # What the shipped model measures (docs/toy_model.md) with a margin; a retrained model must meet these.
-ADHERENCE_MIN = 0.88         # issue 10 asks 90%; measured 91.7% (132/144): 2 points for other CPUs' rounding
+ADHERENCE_MIN = 0.90         # issue 10's figure; measured 92.4% (133/144): 3 videos for other CPUs' rounding
 LONG_OBJECT_MIN = 0.9        # every chunk of a 169-frame video shows an object in >= 90% of its frames
 LONG_PATH_MIN = 6.0          # ... that moves (px per 16 frames; the world moves 13-22)
-START_IMAGE_PSNR_MIN = 18.0  # the first frame keeps the start image (the VAE's own round trip: ~21 dB)
-DPO_DIRECTION_GAIN_MIN = 0.03  # videos moving the captioned way after DPO minus before (measured +0.07)
+START_IMAGE_PSNR_MIN = 28.0  # the first frame keeps the start image (measured 33.0 dB on 16; the VAE's round trip 31.1)
+DPO_DIRECTION_GAIN_MIN = 0.03  # videos moving the captioned way after DPO minus before, 144 prompts (measured +0.056)
+DPO_ADHERENCE_GAIN_MIN = 0.04  # ... and following the whole caption (measured +0.069)
 
 
 def test_toy_model_follows_prompts(toy_pipe):
-    """Issue 10: colour and direction measured from the pixels on new samples (fixed seeds) of 144
-    prompts, every caption twice (the table of `python -m skyreels_jax.toy.evaluate`)."""
+    """Issue 10: colour, shape and direction measured from the pixels on new samples (fixed seeds) of
+    144 prompts, every caption twice (the table of `python -m skyreels_jax.toy.evaluate`)."""
     from skyreels_jax.toy.evaluate import adherence
 
     a = adherence(toy_pipe, 144)
@@ -130,7 +131,7 @@ def test_toy_start_image_is_kept(toy_pipe):
 def test_toy_dpo_improved_the_motion(toy_pipe, tmp_path):
     """Issue 10, flow-DPO: the shipped DiT (after DPO on pairs of its own samples) moves the object the
     captioned way more often than the DiT before DPO (shipped beside it in bfloat16), on new samples
-    of 72 prompts, and follows the prompts at least as well."""
+    of 144 prompts, and follows the whole caption more often."""
     import shutil
 
     from skyreels_jax.hub import resolve
@@ -141,9 +142,10 @@ def test_toy_dpo_improved_the_motion(toy_pipe, tmp_path):
     before = tmp_path / "before"
     shutil.copytree(resolve("toy"), before, ignore=shutil.ignore_patterns("transformer"))
     (before / PRE_DPO).rename(before / "transformer")
-    pre, post = measure(load_pipeline(before, cache=False), 72), measure(toy_pipe, 72)
+    pre, post = measure(load_pipeline(before, cache=False), 144), measure(toy_pipe, 144)
     assert post["direction_ok"] >= pre["direction_ok"] + DPO_DIRECTION_GAIN_MIN, (pre, post)
-    assert post["all"] >= pre["all"], (pre, post)
+    assert post["all"] >= pre["all"] + DPO_ADHERENCE_GAIN_MIN, (pre, post)
+    assert post["motion_score"] >= pre["motion_score"], (pre, post)
 
 
 def test_dpo_preference_ranks_the_caption_followed():

@@ -13,8 +13,9 @@
 5. train the DiT with diffusion forcing via the project's training loop
    (configs/train/toy_df.py, the same as `skyreels-jax train --config configs/train/toy_df.py`);
 6. export the DiT (EMA weights);
-7. flow-DPO on pairs of the DiT's own samples, the steadier motion the captioned way chosen
-   (skyreels_jax.toy.dpo, configs/train/toy_dpo.py); write the diffusers pipeline folder with the
+7. flow-DPO on pairs of the DiT's own samples, the one that follows its caption better chosen
+   (steadier motion the captioned way, the captioned colour and shape; skyreels_jax.toy.dpo,
+   configs/train/toy_dpo.py); write the diffusers pipeline folder with the
    tuned DiT to --out, and the DiT before DPO beside it (transformer_pre_dpo/, bfloat16).
 Needs the test extra (torch, diffusers) for stages 2 and 3.
 """
