@@ -1,4 +1,4 @@
-"""Pixel measures of toy-world videos: is the captioned colour there, and where does it go?
+"""Pixel measures of toy-world videos: is the captioned colour there, where does it go, which shape is it?
 
 A pixel "has colour c" when it is bright (max channel > 100) and its RGB is nearer to c than to
 any other toy colour (cosine of the direction in RGB space, so dim edges count too). A frame
