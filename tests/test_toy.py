@@ -34,23 +34,23 @@ def test_builder_matches_the_renderer(tmp_path):
     assert np.array_equal(ex[cap], video)
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", range(9))
 def test_metrics_on_rendered_clips(seed):
     video, _, s = render_clip(seed)
     present, centroid = metrics.track(video, s["colour"])
     assert present.all() and metrics.direction_ok(centroid, s["direction"])
+    assert metrics.shape_of(video) == s["shape"]
     other = next(c for c in ("red", "blue") if c != s["colour"])
     assert not metrics.track(video, other)[0].any()
 
 
-def test_shipped_vae_round_trip():
-    from skyreels_jax import load_vae
-    from skyreels_jax.hub import resolve
+def test_shipped_vae_round_trip_keeps_the_shape():
+    """24 held-out clips through the shipped VAE (JAX): measured 31.1 dB, the shape read right in 23
+    (the VAE before it blurred every shape into the same blob: 21.0 dB, 8 of 24, chance)."""
+    from skyreels_jax.toy.evaluate import vae_round_trip
 
-    vae = load_vae(resolve("toy"))
-    clips = np.stack([render_clip(TEST_OFFSET + i)[0] for i in range(2)])
-    back = np.asarray(vae.decode(vae.encode(clips.astype(np.float32) / 127.5 - 1.0)))
-    assert metrics.psnr(clips, ((back + 1) * 127.5).clip(0, 255).round().astype(np.uint8)) > 20
+    r = vae_round_trip("toy", 24)
+    assert r["psnr"] > 29 and r["shape_ok"] >= 0.9 and r["all"] >= 0.9, r
 
 
 def test_toy_pipeline_generates_the_prompted_shape(monkeypatch):
@@ -68,6 +68,20 @@ def test_toy_pipeline_generates_the_prompted_shape(monkeypatch):
     assert (blob >= 6).mean() > 0.5                      # a bright shape in most frames
 
 
+def test_toy_pipeline_sizes_follow_its_vae(monkeypatch):
+    """The toy VAE compresses 4x, not Wan's 8x: sizes are checked against the loaded model."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from skyreels_jax.pipelines import load_pipeline
+
+    pipe = load_pipeline("toy")
+    assert pipe.vae.config.spatial_scale == 4
+    with pytest.raises(ValueError, match=r"height must be a positive multiple of 8 \(VAE 4× then patch 2×\)"):
+        pipe("a red circle moves up on a black background", num_frames=17, height=36, width=32)
+    video = pipe("a red circle moves up on a black background", num_frames=5, height=24, width=40, num_steps=2,
+                 base_num_frames=5, progress=False)
+    assert video.shape == (5, 24, 40, 3)
+
+
 @pytest.fixture(scope="module")
 def toy_pipe():
     from skyreels_jax.pipelines import load_pipeline
@@ -76,20 +90,21 @@ def toy_pipe():
 
 
 # What the shipped model measures (docs/toy_model.md) with a margin; a retrained model must meet these.
-ADHERENCE_MIN = 0.88         # issue 10 asks 90%; measured 91.7% (132/144): 2 points for other CPUs' rounding
+ADHERENCE_MIN = 0.90         # issue 10's figure; measured 92.4% (133/144): 3 videos for other CPUs' rounding
 LONG_OBJECT_MIN = 0.9        # every chunk of a 169-frame video shows an object in >= 90% of its frames
 LONG_PATH_MIN = 6.0          # ... that moves (px per 16 frames; the world moves 13-22)
-START_IMAGE_PSNR_MIN = 18.0  # the first frame keeps the start image (the VAE's own round trip: ~21 dB)
-DPO_DIRECTION_GAIN_MIN = 0.03  # videos moving the captioned way after DPO minus before (measured +0.07)
+START_IMAGE_PSNR_MIN = 28.0  # the first frame keeps the start image (measured 33.0 dB on 16; the VAE's round trip 31.1)
+DPO_DIRECTION_GAIN_MIN = 0.03  # videos moving the captioned way after DPO minus before, 144 prompts (measured +0.056)
+DPO_ADHERENCE_GAIN_MIN = 0.04  # ... and following the whole caption (measured +0.069)
 
 
 def test_toy_model_follows_prompts(toy_pipe):
-    """Issue 10: colour and direction measured from the pixels on new samples (fixed seeds) of 144
-    prompts, every caption twice (the table of `python -m skyreels_jax.toy.evaluate`)."""
+    """Issue 10: colour, shape and direction measured from the pixels on new samples (fixed seeds) of
+    144 prompts, every caption twice (the table of `python -m skyreels_jax.toy.evaluate`)."""
     from skyreels_jax.toy.evaluate import adherence
 
     a = adherence(toy_pipe, 144)
-    assert a["both"] >= ADHERENCE_MIN, a
+    assert a["all"] >= ADHERENCE_MIN, a
 
 
 def test_toy_long_video_keeps_the_object_moving(toy_pipe):
@@ -110,13 +125,13 @@ def test_toy_start_image_is_kept(toy_pipe):
 
     r = image_to_video(toy_pipe, 4)
     assert r["first_frame_psnr"] >= START_IMAGE_PSNR_MIN, r
-    assert r["both"] >= 0.75, r
+    assert r["all"] >= 0.75, r
 
 
 def test_toy_dpo_improved_the_motion(toy_pipe, tmp_path):
     """Issue 10, flow-DPO: the shipped DiT (after DPO on pairs of its own samples) moves the object the
     captioned way more often than the DiT before DPO (shipped beside it in bfloat16), on new samples
-    of 72 prompts, and follows the prompts at least as well."""
+    of 144 prompts, and follows the whole caption more often."""
     import shutil
 
     from skyreels_jax.hub import resolve
@@ -127,23 +142,31 @@ def test_toy_dpo_improved_the_motion(toy_pipe, tmp_path):
     before = tmp_path / "before"
     shutil.copytree(resolve("toy"), before, ignore=shutil.ignore_patterns("transformer"))
     (before / PRE_DPO).rename(before / "transformer")
-    pre, post = measure(load_pipeline(before, cache=False), 72), measure(toy_pipe, 72)
+    pre, post = measure(load_pipeline(before, cache=False), 144), measure(toy_pipe, 144)
     assert post["direction_ok"] >= pre["direction_ok"] + DPO_DIRECTION_GAIN_MIN, (pre, post)
-    assert post["both"] >= pre["both"], (pre, post)
+    assert post["all"] >= pre["all"] + DPO_ADHERENCE_GAIN_MIN, (pre, post)
+    assert post["motion_score"] >= pre["motion_score"], (pre, post)
 
 
-def test_motion_score_ranks_steady_over_frozen_and_backwards():
-    """The DPO pairs' ranking: a rendered clip scores 1, the same clip frozen about 0, played
-    backwards below 0, and `preference` picks the steady one."""
+def test_dpo_preference_ranks_the_caption_followed():
+    """The DPO pairs' ranking: a rendered clip's motion scores 1, the same clip frozen about 0, played
+    backwards below 0; `preference` picks the clip over it frozen, recoloured or reshaped."""
     from skyreels_jax.toy.dpo import motion_score, preference
+    from skyreels_jax.toy.world import render
 
     clip, _, s = render_clip(5)
+    prompt = (s["colour"], s["shape"], s["direction"])
     frozen, backwards = np.repeat(clip[:1], len(clip), axis=0), clip[::-1]
     assert motion_score(clip, s["direction"]) > 0.95
     assert abs(motion_score(frozen, s["direction"])) < 0.05
     assert motion_score(backwards[8:], s["direction"]) < -0.5
-    assert preference(frozen, clip, s["direction"]) == 1 and preference(clip, frozen, s["direction"]) == 0
-    assert preference(clip, clip, s["direction"]) is None
+    assert preference(frozen, clip, prompt) == 1 and preference(clip, frozen, prompt) == 0
+    assert preference(clip, clip, prompt) is None
+    other = dict(colour="blue" if s["colour"] != "blue" else "red", shape="square" if s["shape"] != "square" else "circle")
+    for change in ("colour", "shape"):
+        kw = dict(s, **{change: other[change]})
+        wrong = render(kw["colour"], kw["shape"], s["direction"], speed=s["speed"], radius=s["radius"], seed=6)
+        assert preference(wrong, clip, prompt) == 1, change
 
 
 def test_dpo_stage_runs_end_to_end(tmp_path):

@@ -3,14 +3,14 @@
     python -m skyreels_jax.toy.build        # renders, trains the VAE, encodes, then runs this config
     skyreels-jax train --config configs/train/toy_df.py --set data.dir=outputs/toy/latents/latent_text_pairs/1.0.0
 
-Latents are [5, 4, 4, 8] (17 frames of 32x32 through the toy VAE); contexts are the tiny UMT5's
+Latents are [5, 8, 8, 8] (17 frames of 32x32 through the toy VAE, 4x spatially); contexts are the tiny UMT5's
 [tokens, 32], padded to 16 as at inference (the toy tokenizer's model_max_length).
 """
 from configs.train.common import base_config
 
-# patch (1, 1, 1): one token per latent pixel (16 per latent frame); with the published (1, 2, 2) the
-# 4x4 latent is 4 tokens and the model barely learns colour or motion.
-TOY_DIT = dict(dim=128, ffn_dim=256, num_heads=4, num_layers=4, in_dim=8, out_dim=8, text_dim=32, patch_size=(1, 1, 1))
+# the published patch (1, 2, 2): 16 tokens per 8x8 latent frame. (An earlier 8x VAE gave a 4x4 latent, 4
+# tokens at this patch, and the model barely learned colour or motion.)
+TOY_DIT = dict(dim=128, ffn_dim=256, num_heads=4, num_layers=4, in_dim=8, out_dim=8, text_dim=32, patch_size=(1, 2, 2))
 
 
 def get_config():

@@ -8,7 +8,9 @@ DF_DEFAULTS = dict(ar_step=0, causal_block_size=1, base_num_frames=97, overlap_h
 
 
 def check_call(mode: str, prompt, image, end_image, video, num_frames: int, height: int, width: int, latents,
-               z_dim: int, df_args: dict, teacache_threshold: float | None = None) -> None:
+               z_dim: int, df_args: dict, teacache_threshold: float | None = None, vae_scale: int = 8,
+               patch: tuple[int, int] = (2, 2)) -> None:
+    """vae_scale: the VAE's spatial compression; patch: the DiT's (height, width) patch."""
     df = mode == "diffusion_forcing"
     if teacache_threshold is not None:
         if df:
@@ -23,10 +25,11 @@ def check_call(mode: str, prompt, image, end_image, video, num_frames: int, heig
         k = max((num_frames - 1) // 4, 0)
         raise ValueError(f"num_frames must be 4k+1 (the VAE packs 4 frames per latent); got {num_frames}, "
                          f"use {4 * k + 1} or {4 * k + 5}")
-    for name, size in (("height", height), ("width", width)):
-        if size < 16 or size % 16:
-            raise ValueError(f"{name} must be a positive multiple of 16 (VAE 8× then patch 2×); got {size}, "
-                             f"use {max(16, size // 16 * 16)}")
+    for name, size, p in (("height", height, patch[0]), ("width", width, patch[1])):
+        step = vae_scale * p
+        if size < step or size % step:
+            raise ValueError(f"{name} must be a positive multiple of {step} (VAE {vae_scale}× then patch {p}×); "
+                             f"got {size}, use {max(step, size // step * step)}")
     if df:
         if video is not None and image is not None:
             raise ValueError("give either video (to extend) or image (to start from), not both")
@@ -50,7 +53,7 @@ def check_call(mode: str, prompt, image, end_image, video, num_frames: int, heig
         if video is not None:
             raise ValueError("video (extension) needs a diffusion-forcing model")
     if latents is not None:
-        expected = (1, (num_frames - 1) // 4 + 1, height // 8, width // 8, z_dim)
+        expected = (1, (num_frames - 1) // 4 + 1, height // vae_scale, width // vae_scale, z_dim)
         if tuple(np.shape(latents)) != expected:
             raise ValueError(f"latents must be the initial noise {list(expected)} for {num_frames} frames at "
                              f"{height}×{width}; got {list(np.shape(latents))}")

@@ -127,8 +127,8 @@ def generate(dit, vae, encode_text, encode_video, *, prompts: list[str], negativ
     contexts = _contexts(encode_text, prompts, negative, settings.guidance, len(windows))
     fps_ids = (fps_index(np.full((contexts[0].shape[0],), fps)) if dit.config.inject_sample_info else None)
 
-    z = vae.config.z_dim
-    shape = (1, latent_count(num_frames), height // 8, width // 8, z)
+    z, s = vae.config.z_dim, vae.config.spatial_scale
+    shape = (1, latent_count(num_frames), height // s, width // s, z)
     noise = jax.random.normal(jax.random.PRNGKey(seed), shape) if latents is None else jnp.asarray(latents)
     encode = lambda frames: encode_video(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
     start = (encode(image[None]) if image is not None else

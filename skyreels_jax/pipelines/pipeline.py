@@ -100,7 +100,8 @@ class Pipeline:
                        overlap_history=overlap_history, addnoise_condition=addnoise_condition,
                        overlap_mode=overlap_mode, causal_attention=causal_attention)
         check_call(self.mode, prompt, image, end_image, video, num_frames, height, width, latents,
-                   self.vae.config.z_dim, df_args, teacache_threshold)
+                   self.vae.config.z_dim, df_args, teacache_threshold, self.vae.config.spatial_scale,
+                   self.dit.config.patch_size[1:])
         self.stats = {}
         num_steps = num_steps or self.folder.defaults["num_steps"]
         guidance = self.folder.defaults["guidance_scale"] if guidance_scale is None else guidance_scale
@@ -129,7 +130,8 @@ class Pipeline:
             self._release_encoding_vae()
             return out if frames is None else np.concatenate([frames, out])
 
-        shape = (1, (num_frames - 1) // 4 + 1, height // 8, width // 8, self.vae.config.z_dim)
+        s = self.vae.config.spatial_scale
+        shape = (1, (num_frames - 1) // 4 + 1, height // s, width // s, self.vae.config.z_dim)
         noise = (jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32) if latents is None
                  else jnp.asarray(latents, jnp.float32))
         context = self.encode_text([prompt, negative] if guidance > 1.0 else [prompt])

@@ -4,7 +4,8 @@
 
 1. render the MovingShapes tfds dataset (train + held-out test clips);
 2. train the toy VAE (skyreels_jax.toy.vae_train): --vae-steps on 5-frame windows, --vae-clip-steps
-   on whole 17-frame clips, then --vae-long-steps decoder-only on 33-frame clips;
+   on whole 17-frame clips, --vae-long-steps decoder-only on 33-frame clips, then --vae-sharpen-rounds
+   warm restarts of --vae-sharpen-steps decoder-only steps on 17-frame clips;
 3. train a caption tokenizer and save a frozen random tiny UMT5 (skyreels_jax.toy.text);
 4. precompute normalised latents and text embeddings of the 2048 train clips (with --hold-out, less
    those of the 12 caption combinations of world.held_out) as a LatentTextPairs tfds dataset, plus
@@ -12,8 +13,9 @@
 5. train the DiT with diffusion forcing via the project's training loop
    (configs/train/toy_df.py, the same as `skyreels-jax train --config configs/train/toy_df.py`);
 6. export the DiT (EMA weights);
-7. flow-DPO on pairs of the DiT's own samples, the steadier motion the captioned way chosen
-   (skyreels_jax.toy.dpo, configs/train/toy_dpo.py); write the diffusers pipeline folder with the
+7. flow-DPO on pairs of the DiT's own samples, the one that follows its caption better chosen
+   (steadier motion the captioned way, the captioned colour and shape; skyreels_jax.toy.dpo,
+   configs/train/toy_dpo.py); write the diffusers pipeline folder with the
    tuned DiT to --out, and the DiT before DPO beside it (transformer_pre_dpo/, bfloat16).
 Needs the test extra (torch, diffusers) for stages 2 and 3.
 """
@@ -118,9 +120,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "assets" / "toy"))
     ap.add_argument("--num-train", type=int, default=2048)
     ap.add_argument("--num-latents", type=int, default=2048, help="clips encoded for the DiT")
-    ap.add_argument("--vae-steps", type=int, default=1000, help="VAE steps on 5-frame windows")
+    ap.add_argument("--vae-steps", type=int, default=2000, help="VAE steps on 5-frame windows")
     ap.add_argument("--vae-clip-steps", type=int, default=500, help="VAE steps on whole 17-frame clips")
     ap.add_argument("--vae-long-steps", type=int, default=200, help="decoder-only steps on 33-frame clips")
+    ap.add_argument("--vae-sharpen-rounds", type=int, default=3, help="rounds of decoder-only steps on 17-frame clips")
+    ap.add_argument("--vae-sharpen-steps", type=int, default=800, help="steps per sharpening round")
     ap.add_argument("--dit-steps", type=int, default=None, help="override the config's total_steps")
     ap.add_argument("--hold-out", action="store_true",
                     help="keep the 12 caption combinations of world.held_out from the DiT")
@@ -134,17 +138,37 @@ def main(argv=None) -> int:
     stage("render dataset")
     ds = dataset.build(work / "data", num_train=args.num_train)
     clips = _videos(ds, "train")
-    if not (pipe / "vae" / "config.json").exists():
+    done = lambda folder: (folder / "config.json").exists()  # stages save atomically: rerunning resumes
+    if not done(pipe / "vae"):
         from skyreels_jax.toy.vae_train import train_vae
 
-        stage("train VAE: 5-frame windows, then whole 17-frame clips, then the decoder alone on 33 frames")
-        first = train_vae(clips[:512], work / "vae_windows", steps=args.vae_steps)
-        second = train_vae(clips[:512], work / "vae_clips", steps=args.vae_clip_steps, batch=4, frames=17, lr=1e-3,
-                           init=first, seed=1)
+        first, second = work / "vae_windows", work / "vae_clips"
+        if not done(first):
+            stage("train VAE on 5-frame windows")
+            train_vae(clips[:512], first, steps=args.vae_steps)
+        if not done(second):
+            stage("train VAE on whole 17-frame clips")
+            train_vae(clips[:512], second, steps=args.vae_clip_steps, batch=4, frames=17, lr=1e-3, init=first, seed=1)
         # long videos are decoded in one pass: the decoder's causal cache must stay good past 17 frames
-        long = np.stack([render_clip(seed, frames=33)[0] for seed in range(256)])
-        train_vae(long, pipe / "vae", steps=args.vae_long_steps, batch=2, frames=33, lr=5e-4, init=second, seed=2,
-                  decoder_only=True)
+        long_dir = work / "vae_long"
+        if not done(long_dir):
+            stage("train the VAE's decoder alone on 33-frame clips")
+            long = np.stack([render_clip(seed, frames=33)[0] for seed in range(256)])
+            train_vae(long, long_dir, steps=args.vae_long_steps, batch=2, frames=33, lr=5e-4, init=second, seed=2,
+                      decoder_only=True)
+        # then sharpen the outlines (the squares' corners): rounds of decoder-only steps, each a warm restart
+        previous = long_dir
+        for i in range(args.vae_sharpen_rounds):
+            sharp = work / f"vae_sharpen{i}"
+            if not done(sharp):
+                stage(f"sharpen the VAE's decoder on 17-frame clips, round {i + 1}/{args.vae_sharpen_rounds}")
+                train_vae(clips[:512], sharp, steps=args.vae_sharpen_steps, batch=4, frames=17, lr=5e-4,
+                          init=previous, seed=5 + i, decoder_only=True)
+            previous = sharp
+        partial = pipe / "vae.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(previous, partial)
+        partial.rename(pipe / "vae")
     if args.stop_after == "vae":
         return 0
     if not (pipe / "text_encoder" / "config.json").exists():

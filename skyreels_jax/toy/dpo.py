@@ -1,12 +1,13 @@
-"""Flow-DPO on the toy model (issue 10): of two samples of the same prompt, the smoother motion wins.
+"""Flow-DPO on the toy model (issue 10): of two samples of the same prompt, the one that follows it better wins.
 
     python -m skyreels_jax.toy.dpo [--model toy] [--workdir outputs/toy_dpo] [--pairs 512] [--steps N]
 
 1. preference pairs from the model's own samples (on-policy, as preference data for video models is
    made): two seeds per prompt (seeds the measurement below does not use); the one with the higher
-   motion score (`motion_score`: steady motion the captioned way scores 1; frozen, jittering in
-   place or going the wrong way score 0 or less) is chosen; pairs whose scores differ by less than
-   MIN_GAP are dropped. Both videos are encoded by the model's VAE, with the caption's embedding
+   `quality` is chosen: the motion score (`motion_score`: steady motion the captioned way scores 1;
+   frozen, jittering in place or going the wrong way score 0 or less) plus the shares of frames
+   showing the captioned colour and the captioned shape. Pairs whose qualities differ by less
+   than MIN_GAP are dropped. Both videos are encoded by the model's VAE, with the caption's embedding
    (a `PreferencePairs` tfds dataset);
 2. flow-DPO from the model's DiT with the project's training loop (configs/train/toy_dpo.py);
 3. the motion measures on new samples, before and after, from the pixels (`measure`).
@@ -24,7 +25,7 @@ from skyreels_jax.toy.evaluate import GEN, prompts, samples, score
 from skyreels_jax.toy.world import DIRECTIONS, caption
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "toy_dpo.py"
-MIN_GAP = 0.2   # pairs whose motion scores are closer carry no preference worth learning
+MIN_GAP = 0.2   # pairs whose qualities are closer carry no preference worth learning
 
 
 def motion_score(video: np.ndarray, direction: str, frames: int = 9) -> float:
@@ -39,19 +40,27 @@ def motion_score(video: np.ndarray, direction: str, frames: int = 9) -> float:
     return along / max(metrics.path_length(c), 1.0)
 
 
-def preference(a: np.ndarray, b: np.ndarray, direction: str) -> int | None:
-    """0 if video a is preferred, 1 if b, None when neither clearly is."""
-    sa, sb = motion_score(a, direction), motion_score(b, direction)
-    return None if abs(sa - sb) < MIN_GAP else int(sb > sa)
+def quality(video: np.ndarray, colour: str, shape: str, direction: str) -> float:
+    """motion_score plus the shares of frames that show the captioned colour and shape (at most 3)."""
+    votes = metrics.shape_votes(video)
+    shaped = votes.count(shape) / len(video)
+    return motion_score(video, direction) + float(metrics.track(video, colour)[0].mean()) + shaped
+
+
+def preference(a: np.ndarray, b: np.ndarray, prompt: tuple[str, str, str]) -> int | None:
+    """0 if video a is preferred for prompt (colour, shape, direction), 1 if b, None when neither
+    clearly is."""
+    qa, qb = quality(a, *prompt), quality(b, *prompt)
+    return None if abs(qa - qb) < MIN_GAP else int(qb > qa)
 
 
 def sampled_pairs(pipe, n: int, seed: int = 10_000):
     """Up to n (caption, chosen video, rejected video) from two samples of each prompt."""
     out = []
-    for i, (colour, shape, direction) in enumerate(prompts(4 * n)):
-        cap = caption(colour, shape, direction)
+    for i, prompt in enumerate(prompts(4 * n)):
+        cap = caption(*prompt)
         a, b = (pipe(cap, num_frames=17, seed=seed + 2 * i + k, **GEN) for k in (0, 1))
-        won = preference(a, b, direction)
+        won = preference(a, b, prompt)
         if won is not None:
             out.append((cap, (a, b)[won], (a, b)[1 - won]))
         if len(out) == n:
@@ -70,9 +79,9 @@ def measure(pipe, n: int, seed: int = 1000) -> dict:
     """On n prompts (evaluate.samples): the mean motion score, the fraction of videos scoring ≥ 0.8
     (steady motion the captioned way), and the adherence measures."""
     rows = []
-    for video, (colour, _, direction) in samples(pipe, n, seed=seed):
-        m = motion_score(video, direction)
-        rows.append(dict(motion_score=m, steady=m >= 0.8, **score(video, colour, direction)))
+    for video, prompt in samples(pipe, n, seed=seed):
+        m = motion_score(video, prompt[2])
+        rows.append(dict(motion_score=m, steady=m >= 0.8, **score(video, *prompt)))
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
@@ -124,11 +133,11 @@ def main(argv=None) -> int:
     model = resolve(args.model)
     tuned = run_dpo(model, Path(args.workdir), args.pairs, args.steps)
     print(f"| model ({args.prompts} prompts) | motion score | steady motion the captioned way | "
-          "colour + direction |")
+          "colour, shape and direction |")
     print("|---|---|---|---|")
     for name, path in (("before DPO", model), ("after DPO", tuned)):
         m = measure(load_pipeline(path, cache=False), args.prompts)
-        print(f"| {name} | {m['motion_score']:.3f} | {m['steady']:.0%} | {m['both']:.0%} |")
+        print(f"| {name} | {m['motion_score']:.3f} | {m['steady']:.0%} | {m['all']:.0%} |")
     return 0
 
 

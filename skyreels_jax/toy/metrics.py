@@ -1,4 +1,4 @@
-"""Pixel measures of toy-world videos: is the captioned colour there, and where does it go?
+"""Pixel measures of toy-world videos: is the captioned colour there, where does it go, which shape is it?
 
 A pixel "has colour c" when it is bright (max channel > 100) and its RGB is nearer to c than to
 any other toy colour (cosine of the direction in RGB space, so dim edges count too). A frame
@@ -66,3 +66,39 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two uint8 videos."""
     mse = np.mean((np.asarray(a, np.float32) - np.asarray(b, np.float32)) ** 2)
     return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def shape_features(mask: np.ndarray, min_pixels: int = 12) -> tuple[float, float, float] | None:
+    """(fill, skew, corners) of one frame's object mask [H, W]: the share of its bounding box it covers
+    (circle about 0.78, square 1, triangle 0.57); how far its centroid sits below the box's centre, in
+    box heights (an upward triangle's mass is low: 0.14); its extent along the diagonals over its
+    extent along the axes (a circle 1.0, an axis-aligned square's corners 1.37, triangle 1.07).
+    None when the object is too small to tell."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) < min_pixels:
+        return None
+    h, w = np.ptp(ys) + 1, np.ptp(xs) + 1
+    diagonal = (np.ptp(ys + xs) + np.ptp(ys - xs)) / (2 * np.sqrt(2)) + 1
+    return len(ys) / (h * w), (ys.mean() - (ys.min() + ys.max()) / 2) / h, diagonal / ((h + w) / 2)
+
+
+def shape_votes(video: np.ndarray) -> list[str]:
+    """The toy shape each frame of `video` shows, from its bright pixels (at half the frame's peak, so
+    blurred edges count as the renderer drew them), for the frames with an object: triangle when
+    the mass sits low or fills little of its box, square when it has corners, else circle
+    (thresholds halfway between the rendered shapes' features, see shape_features). Corners, not
+    fill, tell squares: the DiT draws squares with slightly concave sides, which fill their box
+    no more than a circle does."""
+    votes = []
+    for frame in np.asarray(video, np.float32).max(axis=-1):
+        f = shape_features(frame > max(100.0, 0.5 * frame.max()))
+        if f is not None:
+            fill, skew, corners = f
+            votes.append("triangle" if skew > 0.07 or fill < 0.68 else "square" if corners > 1.19 else "circle")
+    return votes
+
+
+def shape_of(video: np.ndarray) -> str | None:
+    """The shape most frames of `video` show (shape_votes); None without an object."""
+    votes = shape_votes(video)
+    return max(sorted(set(votes)), key=votes.count) if votes else None
