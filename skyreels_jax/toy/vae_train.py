@@ -10,8 +10,8 @@ each frame; weighting the shape's own pixels alone made spilling past an edge ch
 decoded as a round blob), the squared error of the shape's mean colour per frame (weight 4; without
 it, after 1000 steps a fifth of the yellow and magenta pixels still decoded as red), plus a small
 latent-norm penalty on the posterior means. The decoder sees the posterior means themselves: adding
-noise of 0.1 or 0.03 times their RMS, to make it tolerant of imprecise latents, blurred the
-outlines (after 2000 steps on 5-frame windows, the round trip's PSNR / share of clips whose shape
+noise of 0.1 or 0.03 times their RMS (an earlier recipe's way to make it tolerant of imprecise
+latents) blurred the outlines (after 2000 steps on 5-frame windows, the round trip's PSNR / share of clips whose shape
 `metrics.shape_of` reads right: noise 0.1 (1000 steps) 24.9 dB / 29 %, 0.03 27.4 dB / 71 %,
 none 28.1 dB / 71 %, none with the 2 px outline weight 31.5 dB / 92 %). Finally
 `latents_mean`/`latents_std` are set per channel from the training clips' posterior means, so
@@ -54,7 +54,7 @@ def _decode_unclamped(vae, z):
 
 
 def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8, frames: int = 5,
-              lr: float = 2e-3, latent_weight: float = 1e-3, noise: float = 0.0, init: Path | None = None,
+              lr: float = 2e-3, latent_weight: float = 1e-3, init: Path | None = None,
               decoder_only: bool = False, shape_weight: float = 5.0,
               colour_weight: float = 4.0, outline: int = 2, seed: int = 0, log_every: int = 10,
               threads: int = 1) -> Path:
@@ -78,7 +78,7 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
     for step in range(1, steps + 1):
         x = _batch(clips, rng, batch, frames)
         mu = vae.encode(x).latent_dist.mode()
-        y = _decode_unclamped(vae, mu + noise * mu.detach().pow(2).mean().sqrt() * torch.randn_like(mu))
+        y = _decode_unclamped(vae, mu)
         shape = (x.amax(dim=1, keepdim=True) > -0.9).float()
         # the weight covers the outline on both sides, so spilling past an edge costs as much as falling short
         near = torch.nn.functional.max_pool3d(shape, (1, 2 * outline + 1, 2 * outline + 1), 1, (0, outline, outline))
@@ -101,22 +101,22 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     vae.eval()
     if decoder_only:
-        return _save(vae, out)
+        return save_atomically(out, vae.save_pretrained)
     with torch.no_grad():  # per-channel statistics of the posterior means over whole clips
         x = torch.from_numpy(clips[:32].astype(np.float32) / 127.5 - 1.0).permute(0, 4, 1, 2, 3)
         mu = torch.cat([vae.encode(x[i:i + 8]).latent_dist.mode() for i in range(0, len(x), 8)])
     vae.register_to_config(latents_mean=mu.mean(dim=(0, 2, 3, 4)).tolist(),
                            latents_std=mu.std(dim=(0, 2, 3, 4)).tolist())
-    return _save(vae, out)
+    return save_atomically(out, vae.save_pretrained)
 
 
-def _save(vae, out: Path) -> Path:
-    """save_pretrained to `out` whole or not at all (a folder beside it, then renamed), so a build that
-    crashed mid-save redoes the stage."""
+def save_atomically(out: Path, write) -> Path:
+    """write(folder) into a folder beside `out`, then rename it to `out`: the folder is there whole
+    or not at all, so a build that crashed mid-save redoes the stage."""
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    vae.save_pretrained(partial)
+    write(partial)
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return out
