@@ -13,9 +13,9 @@ import warnings
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.nn.jit import free, jit_call
 from skyreels_jax.models.umt5 import UMT5Encoder
 
@@ -88,7 +88,7 @@ class TextEncoder:
         if self.model is None:
             raise RuntimeError("this TextEncoder was closed; load it again with load_text_encoder")
         ids, mask = self.tokenize(prompts)
-        return jit_call(self.model, "__call__", jnp.asarray(ids), jnp.asarray(mask))
+        return jit_call(self.model, "__call__", to_device(ids), to_device(mask))
 
     def close(self) -> None:
         """Free the parameters' device buffers now, whoever else still refers to them."""

@@ -23,9 +23,9 @@ import dataclasses
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.nn.jit import free, jit_call
 from skyreels_jax.models.clip import CLIPVision
 
@@ -163,7 +163,7 @@ class ImageEncoder:
     def encode(self, images) -> jax.Array:
         if self.model is None:
             raise RuntimeError("this ImageEncoder was closed; load it again with load_image_encoder")
-        return jit_call(self.model, "__call__", jnp.asarray(self.pixels(images)))
+        return jit_call(self.model, "__call__", to_device(self.pixels(images)))
 
     def close(self) -> None:
         """Free the parameters' device buffers now, whoever else still refers to them."""

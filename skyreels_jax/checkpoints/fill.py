@@ -11,11 +11,11 @@ import functools
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from skyreels_jax.nn.stack import is_stacked
+from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.parallel.rules import state_shardings
 
 # our parameter path -> [(checkpoint key, torch-to-ours conversion)], one entry per layer for "blocks"
@@ -42,7 +42,7 @@ def check_key_sets(expected: set[str], present: set[str], header: str, hint: str
 def _put(array: np.ndarray, dtype, sharding) -> jax.Array:
     array = np.asarray(array).astype(dtype, copy=False)
     if sharding is None:
-        return jnp.asarray(array)
+        return to_device(array)
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
 
@@ -53,15 +53,9 @@ def write_layer(stacked: jax.Array, i, layer: jax.Array) -> jax.Array:
 
 
 def zeros(shape, dtype, sharding) -> jax.Array:
-    """A zero array made directly on its shards (default device when sharding is None)."""
-    if sharding is None:
-        return jnp.zeros(shape, dtype)
-    return _zeros_fn(tuple(shape), jnp.dtype(dtype), sharding)()
-
-
-@functools.lru_cache(maxsize=256)
-def _zeros_fn(shape, dtype, sharding):  # one compiled function per shape, dtype and sharding
-    return jax.jit(lambda: jnp.zeros(shape, dtype), out_shardings=sharding)
+    """A zero array made directly on its shards (default device when sharding is None), compiling nothing
+    (jnp.zeros compiles per shape). np.zeros is calloc'ed: the host holds only what it copies out."""
+    return _put(np.zeros(shape, dtype), dtype, sharding)
 
 
 def layer_sharding(sharding):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.checkpoints import vae_keys
 from skyreels_jax.checkpoints.fill import CheckpointError
 from skyreels_jax.checkpoints.pth_file import PthFile
@@ -95,5 +96,5 @@ def load_vae(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
     graphdef, state = nnx.split(nnx.eval_shape(lambda: WanVAE(config, rngs=nnx.Rngs(0), parts=check_parts(parts))))
     for p, variable in nnx.to_flat_state(state):  # only the parameters of the halves asked for are read
         shape = variable.get_value().shape
-        variable.set_value(jnp.asarray(vae_keys.to_flax(p, np.asarray(source.read(plan[p])), shape), param_dtype))
+        variable.set_value(to_device(vae_keys.to_flax(p, np.asarray(source.read(plan[p])), shape), param_dtype))
     return nnx.merge(graphdef, state)

@@ -8,6 +8,7 @@ One jitted function runs one row of a window's timestep matrix: the DiT on the w
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 
 from skyreels_jax.models.dit import fps_index
 from skyreels_jax.nn.jit import jit
+from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines.conditioning import decode_to_uint8, to_unit_range
 from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_schedule
 from skyreels_jax.schedulers import flow_timesteps, flow_unipc
@@ -71,13 +73,13 @@ def sample_window(dit, latents, prefix: int, end_latent, context, fps_ids, s: DF
                                         flow_timesteps(s.num_steps, s.shift), s.ar_step, s.causal_block_size)
     # df_alias: the reference pipelines step each frame in place, which the scheduler sees (see flow_unipc)
     state = flow_unipc.init(s.num_steps, s.shift, latents.shape, per_frame=latents.shape[1], df_alias=True)
-    history = jnp.arange(latents.shape[1]) < prefix
+    history = to_device(np.arange(latents.shape[1]) < prefix)
     causal = s.causal_block_size if s.causal_attention else None
     graphdef, params = nnx.split(dit)
-    latents = jnp.array(latents, jnp.float32)
-    pending, addnoise, guidance = None, jnp.float32(s.addnoise_condition), jnp.float32(s.guidance)
+    latents = jnp.array(latents, jnp.float32)  # a copy: the row donates its input
+    pending, addnoise, guidance = None, to_device(s.addnoise_condition, np.float32), to_device(s.guidance, np.float32)
     for r in tqdm(range(len(timesteps)), desc=f"window {window}", disable=not progress, leave=False):
-        latents, state = _row(graphdef, params, latents, state, jnp.asarray(timesteps[r]), jnp.asarray(update[r]),
+        latents, state = _row(graphdef, params, latents, state, to_device(timesteps[r]), to_device(update[r]),
                               history, context, fps_ids, causal, addnoise, addnoise_key(seed, window, r), guidance)
         if progress and pending is not None:
             pending.block_until_ready()  # the row before: real progress, and one row stays queued
@@ -94,7 +96,7 @@ class WorkFolder:
 
     def load(self, index: int):
         path = None if self.folder is None else self.folder / f"window_{index:04d}.npy"
-        return None if path is None or not path.exists() else jnp.asarray(np.load(path))
+        return None if path is None or not path.exists() else to_device(np.load(path))
 
     def save(self, index: int, latents) -> None:
         if self.folder is None:
@@ -129,37 +131,48 @@ def generate(dit, vae, encode_text, encode_video, *, prompts: list[str], negativ
 
     z, s = vae.config.z_dim, vae.config.spatial_scale
     shape = (1, latent_count(num_frames), height // s, width // s, z)
-    noise = jax.random.normal(jax.random.PRNGKey(seed), shape) if latents is None else jnp.asarray(latents)
+    # the whole video's latents: noise until a window writes its frames. In latent overlap mode a window's
+    # history is the frames the window before wrote last, already in place; the track is decoded at the end.
+    track = jax.random.normal(jax.random.PRNGKey(seed), shape) if latents is None else to_device(latents, np.float32)
     encode = lambda frames: encode_video(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
     start = (encode(image[None]) if image is not None else
              encode(to_unit_range(video[-overlap_history:])) if video is not None else None)
     end = encode(end_image[None]) if end_image is not None else None
-    overlap = latent_count(overlap_history) if overlap_history else 0
 
     work = WorkFolder(work_dir, identity)
-    accumulated, pixels = None, []
+    pixels = []
     for w in tqdm(windows, desc="windows", disable=not progress or len(windows) == 1):
         out = work.load(w.index)
         if out is None:
-            x = noise[:, w.start:w.start + w.length]
+            x = _window_of(track, w.start, w.length)
             if w.index == 0 and start is not None:
-                x = x.at[:, :start.shape[1]].set(start)
-            elif w.index > 0:
-                history = (accumulated[:, -overlap:] if overlap_mode == "latent" else encode(to_unit_range(
-                    np.concatenate(([video] if video is not None else []) + pixels)[-overlap_history:])))
-                x = x.at[:, :overlap].set(history)
+                x = _put_frames(x, start, 0)
+            elif w.index > 0 and overlap_mode == "pixel":
+                x = _put_frames(x, encode(to_unit_range(
+                    np.concatenate(([video] if video is not None else []) + pixels)[-overlap_history:])), 0)
             out = sample_window(dit, x, w.prefix, end if w is windows[-1] else None, contexts[w.index], fps_ids,
                                 settings, seed, w.index, progress)
             work.save(w.index, out)
-        new = out if w.index == 0 else out[:, overlap:]
-        accumulated = new if accumulated is None else jnp.concatenate([accumulated, new], axis=1)
+        track = _put_frames(track, out, w.start)  # its history frames come back unchanged (never updated)
         if overlap_mode == "pixel":  # the original: decode each window, drop the frames it re-generated
             decoded = decode_to_uint8(vae, out)
             pixels.append(decoded if w.index == 0 and video is None else decoded[overlap_history:])
     if overlap_mode == "latent":
-        frames = decode_to_uint8(vae, accumulated)
+        frames = decode_to_uint8(vae, track)
         pixels = [frames if video is None else frames[overlap_history:]]
     return np.concatenate(pixels)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _window_of(track, start, length: int):
+    """track[:, start:start + length], compiled once per length (start is traced)."""
+    return jax.lax.dynamic_slice_in_dim(track, start, length, axis=1)
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _put_frames(latents, frames, start):
+    """latents[:, start:start + len(frames)] = frames, in place (latents is donated)."""
+    return jax.lax.dynamic_update_slice_in_dim(latents, frames.astype(latents.dtype), start, axis=1)
 
 
 def _contexts(encode_text, prompts, negative, guidance, count):

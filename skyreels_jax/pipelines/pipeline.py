@@ -15,6 +15,7 @@ from jax.sharding import Mesh
 
 from skyreels_jax.checkpoints.dit_loader import check_overrides, load_transformer_cached
 from skyreels_jax.hub import resolve
+from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import diffusion_forcing
 from skyreels_jax.pipelines.checks import check_call
 from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
@@ -133,7 +134,7 @@ class Pipeline:
         s = self.vae.config.spatial_scale
         shape = (1, (num_frames - 1) // 4 + 1, height // s, width // s, self.vae.config.z_dim)
         noise = (jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32) if latents is None
-                 else jnp.asarray(latents, jnp.float32))
+                 else to_device(latents, np.float32))
         context = self.encode_text([prompt, negative] if guidance > 1.0 else [prompt])
         image_context = condition = None
         if self.mode in ("image_to_video", "first_last_frame"):

@@ -5,10 +5,12 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from tqdm.auto import tqdm
 
 from skyreels_jax.nn.jit import jit
+from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import step_cache
 from skyreels_jax.schedulers import SCHEDULERS, current_timesteps
 
@@ -53,7 +55,7 @@ def denoise(dit, latents, context, num_steps: int, shift: float, guidance: float
         cfg = dit.config
         tokens = math.prod(n // p for n, p in zip(latents.shape[1:4], cfg.patch_size))
         cache = step_cache.init(teacache_threshold, num_steps, context.shape[0], tokens, cfg.dim)
-    pending, guidance = None, jnp.float32(guidance)
+    pending, guidance = None, to_device(guidance, np.float32)
     for _ in tqdm(range(num_steps), desc="denoising", disable=not progress, leave=False):
         out = _step(graphdef, params, scheduler, latents, state, context, image_context, condition, guidance, cache)
         latents, state, cache = out if cache is not None else (*out, None)

@@ -24,6 +24,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from skyreels_jax.parallel.placement import to_device
 
 
 class StepCache(NamedTuple):
@@ -37,9 +40,10 @@ class StepCache(NamedTuple):
 
 
 def init(threshold: float, num_steps: int, batch: int, tokens: int, dim: int) -> StepCache:
-    zeros = lambda: jnp.zeros((batch, tokens, dim), jnp.float32)
-    return StepCache(jnp.float32(threshold), jnp.int32(num_steps - 1), jnp.int32(0), zeros(), zeros(),
-                     jnp.zeros((batch,), jnp.float32), jnp.int32(0))
+    zeros = lambda *shape: to_device(np.zeros(shape, np.float32))  # separate buffers: the step donates them
+    count = lambda n: to_device(n, np.int32)
+    return StepCache(to_device(threshold, np.float32), count(num_steps - 1), count(0), zeros(batch, tokens, dim),
+                     zeros(batch, tokens, dim), zeros(batch), count(0))
 
 
 def forward(dit, cache: StepCache, latents, timestep, context, image_context=None) -> tuple[jax.Array, StepCache]:

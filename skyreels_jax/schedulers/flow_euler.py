@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.schedulers import frames
 from skyreels_jax.schedulers.sigmas import flow_sigmas, flow_timesteps
 
@@ -28,8 +29,8 @@ def init_with_sigmas(sigmas: np.ndarray, timesteps: np.ndarray, sample_shape: Se
     sig = np.asarray(sigmas, np.float32)
     if sig.ndim != 1 or len(sig) < 2 or len(timesteps) != len(sig) - 1:
         raise ValueError(f"need sigmas [n+1] and timesteps [n], got {sig.shape} and {np.shape(timesteps)}")
-    return EulerState(frames.counter(per_frame, sample_shape), jnp.asarray(sig),
-                      jnp.asarray(np.asarray(timesteps), jnp.int32), jnp.asarray(sig[1:] - sig[:-1]))
+    return EulerState(frames.counter(per_frame, sample_shape), to_device(sig), to_device(timesteps, np.int32),
+                      to_device(sig[1:] - sig[:-1]))
 
 
 def init(num_steps: int, shift: float, sample_shape: Sequence[int], per_frame: int | None = None) -> EulerState:

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.schedulers import frames
 from skyreels_jax.schedulers.sigmas import flow_sigmas, flow_timesteps
 
@@ -96,10 +97,9 @@ def init_with_sigmas(sigmas: np.ndarray, timesteps: np.ndarray, sample_shape: Se
     if not (np.all(sig[:-1] > 0) and np.all(sig[:-1] < 1) and sig[-1] >= 0 and np.all(np.diff(sig) < 0)):
         raise ValueError("UniPC needs strictly decreasing sigmas in (0, 1) followed by a final value >= 0")
     pred, corr = unipc_tables(sig, df_alias)
-    zeros = jnp.zeros(tuple(sample_shape), jnp.float32)
-    return UniPCState(frames.counter(per_frame, sample_shape), jnp.asarray(sig),
-                      jnp.asarray(np.asarray(timesteps), jnp.int32), jnp.asarray(pred, jnp.float32),
-                      jnp.asarray(corr, jnp.float32), zeros, zeros, zeros)
+    zeros = to_device(np.zeros(tuple(sample_shape), np.float32))
+    return UniPCState(frames.counter(per_frame, sample_shape), to_device(sig), to_device(timesteps, np.int32),
+                      to_device(pred, np.float32), to_device(corr, np.float32), zeros, zeros, zeros)
 
 
 def init(num_steps: int, shift: float, sample_shape: Sequence[int], per_frame: int | None = None,

@@ -11,18 +11,21 @@ from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from skyreels_jax.parallel.placement import to_device
 
 
 def counter(per_frame: int | None, sample_shape: Sequence[int]) -> jax.Array:
     """A zero step counter: [] or [F], after checking that sample_shape has F frames on axis 1."""
     if per_frame is None:
-        return jnp.zeros((), jnp.int32)
+        return to_device(0, np.int32)
     if int(per_frame) != per_frame or per_frame < 1:
         raise ValueError(f"per_frame must be a positive frame count or None, got {per_frame!r}")
     if len(sample_shape) < 2 or sample_shape[1] != per_frame:
         raise ValueError(f"per_frame={per_frame} needs a sample shaped [B, F={per_frame}, ...] "
                          f"(frames on axis 1), got sample_shape {tuple(sample_shape)}")
-    return jnp.zeros((int(per_frame),), jnp.int32)
+    return to_device(np.zeros(int(per_frame), np.int32))
 
 
 def expand(values: jax.Array, ndim: int) -> jax.Array:
