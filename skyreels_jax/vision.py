@@ -25,9 +25,9 @@ import warnings
 import jax
 import numpy as np
 
-from skyreels_jax.parallel.placement import to_device
-from skyreels_jax.nn.jit import free, jit_call
 from skyreels_jax.models.clip import CLIPVision
+from skyreels_jax.nn.jit import free, jit_call
+from skyreels_jax.parallel.placement import to_device
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -10,12 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.checkpoints import vae_keys
 from skyreels_jax.checkpoints.fill import CheckpointError
 from skyreels_jax.checkpoints.pth_file import PthFile
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.models.vae import PARTS, VAEConfig, WanVAE, check_parts
+from skyreels_jax.parallel.placement import to_device
 
 
 def find_vae(path: str | Path):
