@@ -51,26 +51,44 @@ class CausalConv3d(nnx.Module):
         self.bias = nnx.Param(jnp.zeros((cout,), param_dtype), logical_axes=("conv_out",))
         self.dtype = dtype
 
+    def _tap(self, k: int, frames):
+        kh, kw = self.kernel.shape[1:3]
+        padding = ((kh // 2, kh // 2), (kw // 2, kw // 2))
+        return frames_to_batch(lambda f: conv2d(f, self.kernel[k], padding=padding, dtype=self.dtype), frames)
+
     def valid(self, x, stride_t: int = 1):
         """The conv with no temporal padding: T_out = (T - k_t) // stride_t + 1.
 
         Computed as a sum over the temporal taps of per-frame 2D convs: on CPU this is about twice
-        as fast as XLA's 3D convolution, and the same arithmetic.
+        as fast as XLA's 3D convolution (and 1.5× as fast as one 2D conv over the taps stacked on
+        channels), and the same arithmetic.
         """
-        kt, kh, kw = self.kernel.shape[:3]
+        kt = self.kernel.shape[0]
         t_out = (x.shape[1] - kt) // stride_t + 1
-        padding = ((kh // 2, kh // 2), (kw // 2, kw // 2))
         y = self.bias[...].astype(jnp.float32)
         for k in range(kt):
-            frames = x[:, k:k + stride_t * (t_out - 1) + 1:stride_t]
-            y = y + frames_to_batch(lambda f: conv2d(f, self.kernel[k], padding=padding, dtype=self.dtype), frames)
+            y = y + self._tap(k, x[:, k:k + stride_t * (t_out - 1) + 1:stride_t])
+        return y.astype(self.dtype)
+
+    def after_zeros(self, x):
+        """valid() of x preceded by CACHE_T zero frames, without convolving the zeros: tap k first
+        reaches x at output frame CACHE_T - k. On a first chunk of one frame only the last tap runs
+        (a third of the work); the sum is the same bits."""
+        kt, t = self.kernel.shape[0], x.shape[1]
+        y = self.bias[...].astype(jnp.float32)
+        for k in range(kt):
+            late = kt - 1 - k  # output frames before this tap reaches x
+            if late < t:
+                part = self._tap(k, x[:, :t - late])
+                y = y + (jnp.pad(part, ((0, 0), (late, 0), (0, 0), (0, 0), (0, 0))) if late else part)
         return y.astype(self.dtype)
 
     def __call__(self, x, cache=None):
         if self.kernel.shape[0] == 1:
             return self.valid(x), None
         if cache is None:
-            cache = jnp.zeros((x.shape[0], CACHE_T, *x.shape[2:]), x.dtype)
+            zeros = jnp.zeros((x.shape[0], CACHE_T, *x.shape[2:]), x.dtype)
+            return self.after_zeros(x), jnp.concatenate([zeros, x], axis=1)[:, -CACHE_T:]
         full = jnp.concatenate([cache.astype(x.dtype), x], axis=1)
         return self.valid(full), full[:, -CACHE_T:]
 
