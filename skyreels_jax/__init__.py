@@ -5,6 +5,7 @@ from skyreels_jax.compilation_cache import enable_compilation_cache
 from skyreels_jax.checkpoints import (CheckpointError, load_image_encoder, load_text_encoder, load_transformer,
                                       load_vae)
 from skyreels_jax.enhancer import PromptEnhancer, load_prompt_enhancer
+from skyreels_jax.heap import trim_heap_after_compiles
 from skyreels_jax.models import DiT, DiTConfig, VAEConfig, WanVAE
 from skyreels_jax.pipelines import Pipeline, load_pipeline
 
@@ -14,3 +15,4 @@ __all__ = ["CheckpointError", "DiT", "DiTConfig", "Pipeline", "PromptEnhancer", 
 __version__ = "0.1.0"
 
 enable_compilation_cache()  # only where $SKYREELS_JAX_CACHE_DIR is set
+trim_heap_after_compiles()  # unless $SKYREELS_JAX_TRIM_HEAP=0
