@@ -39,13 +39,6 @@ def check_key_sets(expected: set[str], present: set[str], header: str, hint: str
     raise CheckpointError("\n".join(lines + ([hint] if hint else [])))
 
 
-def _put(array: np.ndarray, dtype, sharding) -> jax.Array:
-    array = np.asarray(array).astype(dtype, copy=False)
-    if sharding is None:
-        return to_device(array)
-    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
-
-
 @functools.partial(jax.jit, donate_argnums=0)
 def write_layer(stacked: jax.Array, i, layer: jax.Array) -> jax.Array:
     """stacked[i] = layer, in place (the stacked buffer is donated)."""
@@ -55,7 +48,7 @@ def write_layer(stacked: jax.Array, i, layer: jax.Array) -> jax.Array:
 def zeros(shape, dtype, sharding) -> jax.Array:
     """A zero array made directly on its shards (default device when sharding is None), compiling nothing
     (jnp.zeros compiles per shape). np.zeros is calloc'ed: the host holds only what it copies out."""
-    return _put(np.zeros(shape, dtype), dtype, sharding)
+    return to_device(np.zeros(shape, dtype), dtype, sharding)
 
 
 def layer_sharding(sharding):
@@ -83,9 +76,9 @@ def fill_state(state, plan: Plan, source, where, mesh=None) -> None:
         if is_stacked(path):
             stacked = zeros(abstract.shape, abstract.dtype, sharding)
             for i, (key, convert) in enumerate(entries):
-                layer = _put(converted(key, convert, abstract.shape[1:]), abstract.dtype, layer_sharding(sharding))
+                layer = to_device(converted(key, convert, abstract.shape[1:]), abstract.dtype, layer_sharding(sharding))
                 stacked = write_layer(stacked, i, layer)
             variable.set_value(stacked)
         else:
             (key, convert), = entries
-            variable.set_value(_put(converted(key, convert, abstract.shape), abstract.dtype, sharding))
+            variable.set_value(to_device(converted(key, convert, abstract.shape), abstract.dtype, sharding))

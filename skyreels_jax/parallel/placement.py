@@ -12,11 +12,13 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 
-def to_device(value, dtype=None) -> jax.Array:
-    """value (numpy, a Python number or list) as a jax.Array: replicated over the mesh of jax.set_mesh
-    when one is set (what jnp.asarray gives there), else on the default device."""
+def to_device(value, dtype=None, sharding=None) -> jax.Array:
+    """value (numpy, a Python number or list) as a jax.Array laid out by `sharding`, each process
+    keeping its own shards. Without one: replicated over the mesh of jax.set_mesh when one is set
+    (what jnp.asarray gives there), else on the default device."""
     array = np.asarray(value, dtype)
-    if jax.sharding.get_abstract_mesh().empty:
+    if sharding is None and not jax.sharding.get_abstract_mesh().empty:
+        sharding = NamedSharding(jax.sharding.get_mesh(), PartitionSpec())
+    if sharding is None:
         return jax.device_put(array)
-    sharding = NamedSharding(jax.sharding.get_mesh(), PartitionSpec())
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])

@@ -16,6 +16,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from skyreels_jax.parallel import partition_spec
+from skyreels_jax.parallel.placement import to_device
 
 BATCH_AXES = ("data", "fsdp")
 
@@ -40,8 +41,7 @@ def place(tree, mesh: Mesh):
     shardings = tree_shardings(tree, mesh)
 
     def put(x, sharding):
-        value = np.asarray(x.get_value() if _is_var(x) else x)
-        arr = jax.make_array_from_callback(value.shape, sharding, lambda idx: value[idx])
+        arr = to_device(x.get_value() if _is_var(x) else x, sharding=sharding)
         return x.replace(arr) if _is_var(x) else arr
     return jax.tree.map(put, tree, shardings, is_leaf=_is_var)
 
