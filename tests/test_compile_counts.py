@@ -5,7 +5,6 @@ Each compiled program stays in the process (about 1.6 MiB on CPU), so host glue 
 memory and first-call time. Counted from jax's "Finished XLA compilation of NAME" log lines.
 """
 import logging
-import os
 import re
 from collections import Counter
 
@@ -45,17 +44,17 @@ def folder(tmp_path_factory):
     return build_df_pipeline(tmp_path_factory.mktemp("df"))[0]
 
 
-def test_loading_compiles_only_the_layer_writes(folder, tmp_path):
-    os.environ["SKYREELS_JAX_CACHE"] = str(tmp_path / "cache")
+def test_loading_compiles_only_the_layer_writes(folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKYREELS_JAX_CACHE", str(tmp_path / "cache"))
     with Compiles() as names:
         load_pipeline(folder, cache=False)
     assert set(names) == {"jit(write_layer)"}, names  # one per stacked parameter shape, nothing per tensor
 
 
-def test_diffusion_forcing_compiles_nothing_per_window(folder, tmp_path):
+def test_diffusion_forcing_compiles_nothing_per_window(folder, tmp_path, monkeypatch):
     """A longer video (more windows) compiles as many programs as a shorter one, and the same call
     again compiles nothing."""
-    os.environ["SKYREELS_JAX_CACHE"] = str(tmp_path / "cache")
+    monkeypatch.setenv("SKYREELS_JAX_CACHE", str(tmp_path / "cache"))
     pipe = load_pipeline(folder)
     pipe("a cat", num_frames=17, **DF)  # windows of 3 and 2 latent frames: every per-window program
     counts = []
@@ -71,10 +70,10 @@ def test_diffusion_forcing_compiles_nothing_per_window(folder, tmp_path):
     assert not names, names
 
 
-def test_text_to_video_second_call_compiles_nothing(tmp_path):
+def test_text_to_video_second_call_compiles_nothing(tmp_path, monkeypatch):
     from tests.pipeline_fixtures import Z, build_pipeline
 
-    os.environ["SKYREELS_JAX_CACHE"] = str(tmp_path / "cache")
+    monkeypatch.setenv("SKYREELS_JAX_CACHE", str(tmp_path / "cache"))
     pipe = load_pipeline(build_pipeline("t2v", tmp_path / "pipe")[0])
     kw = dict(num_frames=5, height=H, width=W, num_steps=2, guidance_scale=5.0, progress=False)
     with Compiles() as first:

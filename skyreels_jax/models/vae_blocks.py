@@ -65,7 +65,7 @@ class CausalConv3d(nnx.Module):
         convolution, and the same arithmetic. Taps that would read a zero frame are skipped (on a
         one-frame first chunk, two of the three; the sum is the same bits). With `per_frame` each
         output frame sums its own taps, else each tap convolves all its frames at once: the same
-        bits either way, but per frame is 15 % faster for the encoder on CPU and costs the decoder
+        bits either way, but per frame is ~20 % faster for the encoder on CPU and costs the decoder
         ~90 MiB of temporaries (docs/performance.md), so the encoder sets it.
         """
         kt = self.kernel.shape[0]
