@@ -18,6 +18,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from skyreels_jax.nn.platform import current_platform
+
 # score entries per (batch, head) above which "auto" goes chunked: on CPU as soon as a query chunk
 # does not hold all keys (at 1950 tokens, 1.3B width: same speed as plain XLA, 350 MB less peak), elsewhere
 # only where plain XLA's scores would be large (accelerators run it at full speed)
@@ -65,19 +67,9 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, *, q_block: jax.Array | 
                                       ("k_mask", k_mask if backend == "cudnn" else None)) if x is not None]
         if unsupported:
             raise ValueError(f"attention backend {backend!r} takes no {', '.join(unsupported)}; use 'chunked' or 'auto'")
-        if backend == "cudnn":
-            return fused.cudnn_attention(q, k, v, scale)
-        return fused.splash_attention(q, k, v, k_mask, scale)
+        return fused.fused_attention(backend, q, k, v, k_mask, scale)
     raise ValueError(f"unknown attention backend {backend!r}; use 'auto', 'xla', 'chunked', 'cudnn', 'splash' or "
                      f"one of {sorted(_BACKENDS)} (registered by importing skyreels_jax.parallel)")
-
-
-def current_platform() -> str:
-    """'cpu', 'cuda', 'rocm' or 'tpu': the platform of the default backend."""
-    backend = jax.default_backend()
-    if backend in ("gpu", "cuda", "rocm"):
-        return "rocm" if "rocm" in jax.devices()[0].client.platform_version.lower() else "cuda"
-    return backend
 
 
 def choose_backend(q_shape, k_shape, dtype, *, bias: bool = False, masked: bool = False, k_mask: bool = False,

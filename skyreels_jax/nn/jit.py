@@ -17,23 +17,24 @@ import functools
 import jax
 from flax import nnx
 
+from skyreels_jax.nn.platform import current_platform
+
 
 CPU_COMPILER_OPTIONS = {"xla_disable_hlo_passes": "while-loop-invariant-code-motion"}
 
 
 def jit(fun=None, *, cpu_options: dict | None = None, **jit_kwargs):
-    """jax.jit(fun, **jit_kwargs), compiled with CPU_COMPILER_OPTIONS (and cpu_options) where the default
-    backend is the CPU."""
+    """jax.jit(fun, **jit_kwargs), compiled with CPU_COMPILER_OPTIONS (and cpu_options) for the CPU."""
     if fun is None:
         return functools.partial(jit, cpu_options=cpu_options, **jit_kwargs)
     jitted = {}
 
-    def current():
-        backend = jax.default_backend()
-        if backend not in jitted:
-            options = {**CPU_COMPILER_OPTIONS, **(cpu_options or {})} if backend == "cpu" else None
-            jitted[backend] = jax.jit(fun, compiler_options=options, **jit_kwargs)
-        return jitted[backend]
+    def current():  # the platform of the mesh in context (a TPU topology's, for the planner), else the default
+        platform = current_platform()
+        if platform not in jitted:
+            options = {**CPU_COMPILER_OPTIONS, **(cpu_options or {})} if platform == "cpu" else None
+            jitted[platform] = jax.jit(fun, compiler_options=options, **jit_kwargs)
+        return jitted[platform]
 
     @functools.wraps(fun)
     def call(*args, **kwargs):

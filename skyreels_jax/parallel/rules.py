@@ -1,12 +1,14 @@
 """The one table from logical axis names (on every parameter) to mesh axes.
 
 Models name their parameter axes ("embed", "heads", "mlp", "vocab"); only this table knows
-the mesh. A logical axis is sharded over its mesh axes when they are present, larger than
-1, not already used by another dimension of the same array, and divide the dimension;
-otherwise that dimension is replicated. Stacked (scanned) layers add a leading dimension
+the mesh. A logical axis is sharded over those of its mesh axes, in order, that are present,
+larger than 1, not already used by another dimension of the same array, and keep dividing
+the dimension; a dimension none of them divides is replicated. Stacked (scanned) layers add a leading dimension
 that is never sharded.
 """
 from __future__ import annotations
+
+import math
 
 import jax
 from flax import nnx
@@ -15,8 +17,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from skyreels_jax.parallel.mesh import current_mesh
 
 LOGICAL_RULES: dict[str, tuple[str, ...]] = {
-    "batch": ("data",),
-    "length": ("context",),
+    # activations: the batch (the CFG pair) over data, and over fsdp where it divides; the tokens over context
+    # and over fsdp when the batch could not take it, so that no device computes what another one does
+    "batch": ("data", "fsdp"),
+    "length": ("context", "fsdp"),
     "embed": ("fsdp",),
     "heads": ("tensor",),
     "mlp": ("tensor",),
@@ -32,16 +36,43 @@ def partition_spec(logical_axes, shape, mesh: Mesh, rules=LOGICAL_RULES) -> Part
         raise ValueError(f"logical axes {logical_axes} do not fit an array of shape {tuple(shape)}")
     used, spec = set(), []
     for name, size in zip(logical_axes, shape):
-        axes = tuple(a for a in rules.get(name, ()) if a in mesh.shape and mesh.shape[a] > 1 and a not in used)
-        total = 1
-        for a in axes:
-            total *= mesh.shape[a]
-        if axes and size % total == 0:
-            used.update(axes)
-            spec.append(axes[0] if len(axes) == 1 else axes)
-        else:
-            spec.append(None)
+        axes = dividing_axes(rules.get(name, ()), size, mesh, used)
+        used.update(axes)
+        spec.append(_entry(axes))
     return PartitionSpec(*spec)
+
+
+def dividing_axes(candidates, size: int, mesh, used=()) -> tuple[str, ...]:
+    """The mesh axes among `candidates`, in order, that are present, larger than 1, not in `used`, and keep
+    dividing `size` when taken together."""
+    axes, total = [], 1
+    for a in candidates:
+        n = mesh.shape.get(a, 1)
+        if n > 1 and a not in used and size % (total * n) == 0:
+            axes.append(a)
+            total *= n
+    return tuple(axes)
+
+
+def attention_split(mesh, free, batch: int, heads: int):
+    """How a fused attention kernel splits over the mesh axes `free` (those not already manual):
+    (batch axes, head axes, query-row axes). The batch and the heads split as the rule table splits
+    them; each other axis takes heads where they still divide (no key traffic), else query rows."""
+    batch_axes = dividing_axes([a for a in LOGICAL_RULES["batch"] if a in free], batch, mesh)
+    head_axes = dividing_axes([a for a in LOGICAL_RULES["heads"] if a in free], heads, mesh, batch_axes)
+    rows = []
+    for a in free:
+        if a in batch_axes or a in head_axes:
+            continue
+        if heads % (math.prod(mesh.shape[h] for h in head_axes) * mesh.shape[a]) == 0:
+            head_axes += (a,)
+        else:
+            rows.append(a)
+    return batch_axes, head_axes, tuple(rows)
+
+
+def _entry(axes: tuple[str, ...]):
+    return None if not axes else axes[0] if len(axes) == 1 else axes
 
 
 def state_shardings(state, mesh: Mesh, rules=LOGICAL_RULES):

@@ -23,8 +23,9 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from skyreels_jax.nn.attention import (attention, online_softmax_finish, online_softmax_init, online_softmax_step,
-                                      register_backend)
+from skyreels_jax.nn.attention import (attention, choose_backend, online_softmax_finish, online_softmax_init,
+                                      online_softmax_step, register_backend)
+from skyreels_jax.nn.attention_fused import splash_attention
 
 AXIS = "context"
 _HIDDEN = jnp.iinfo(jnp.int32).max  # block id of padded keys: visible to no query
@@ -123,46 +124,69 @@ def ring_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=Non
                    inner: str = "auto", chunk: int = 512):
     """Attention with key/value shards passed round the ring and an online-softmax merge.
 
-    `inner` is accepted for a uniform signature. Each ring step folds its key shard in chunks of
-    `chunk` keys, so a device holds one [B, heads, L/context, chunk] block of scores at a time.
+    Each ring step runs the fused kernel of the platform on the shard it holds where it can (splash on
+    TPU: no block-causal mask; `inner` "auto" or "splash") and merges by log-sum-exp; otherwise it folds
+    the shard in chunks of `chunk` keys, so a device holds one [B, heads, L/context, chunk] block of
+    scores at a time.
     """
-    del inner
+    masked = q_block is not None
     mesh, ctx, q, k, v, q_block, k_block, spec, length = _prepare(q, k, v, q_block, k_block, bias, k_mask)
     if q_block is None:
         q_block = k_block = jnp.zeros((q.shape[1],), jnp.int32)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     ring = [(i, (i + 1) % ctx) for i in range(ctx)]
+    local_shape = (q.shape[0], q.shape[1] // ctx, *q.shape[2:])
+    fused = not masked and inner in ("auto", "splash") and (
+        inner == "splash" or choose_backend(local_shape, local_shape, q.dtype) == "splash")
 
     def local(q, k, v, q_block, k_block):
         b, lq, n, d = q.shape
-        kc = min(chunk, k.shape[1])
-        pad = (-k.shape[1]) % kc  # hidden keys, so that each shard is whole chunks
-        k, v = (jnp.concatenate([t, jnp.zeros((b, pad, n, d), t.dtype)], axis=1) for t in (k, v))
-        k_block = jnp.concatenate([k_block, jnp.full((pad,), _HIDDEN, jnp.int32)])
+        if fused:
+            def fold(stats, k, v, k_block):
+                out, lse = splash_attention(q, k, v, (k_block != _HIDDEN)[None], scale, with_lse=True)
+                return merge_by_lse(stats, out, lse)
 
-        def fold(stats, k, v, k_block):  # every key chunk of the shard held now
-            chunks = (k.reshape(b, -1, kc, n, d).swapaxes(0, 1), v.reshape(b, -1, kc, n, d).swapaxes(0, 1),
-                      k_block.reshape(-1, kc))
+            init = (jnp.zeros((b, lq, n, d), jnp.float32), jnp.full((b, n, lq), -jnp.inf, jnp.float32))
+            finish = lambda stats: stats[0]
+        else:
+            kc = min(chunk, k.shape[1])
+            pad = (-k.shape[1]) % kc  # hidden keys, so that each shard is whole chunks
+            k, v = (jnp.concatenate([t, jnp.zeros((b, pad, n, d), t.dtype)], axis=1) for t in (k, v))
+            k_block = jnp.concatenate([k_block, jnp.full((pad,), _HIDDEN, jnp.int32)])
 
-            def one(stats, c):
-                visible = (c[2][None, :] <= q_block[:, None])[None, None]
-                return online_softmax_step(stats, q, c[0], c[1], visible, scale), None
+            def fold(stats, k, v, k_block):  # every key chunk of the shard held now
+                chunks = (k.reshape(b, -1, kc, n, d).swapaxes(0, 1), v.reshape(b, -1, kc, n, d).swapaxes(0, 1),
+                          k_block.reshape(-1, kc))
 
-            return jax.lax.scan(one, stats, chunks)[0]
+                def one(stats, c):
+                    visible = (c[2][None, :] <= q_block[:, None])[None, None]
+                    return online_softmax_step(stats, q, c[0], c[1], visible, scale), None
+
+                return jax.lax.scan(one, stats, chunks)[0]
+
+            init, finish = online_softmax_init(b, n, lq, d), online_softmax_finish
 
         def step(carry, _):  # a scan, not a Python loop: one step's buffers live at a time
             stats, k, v, k_block = carry
             stats = fold(stats, k, v, k_block)
             return (stats, *(jax.lax.ppermute(t, AXIS, ring) for t in (k, v, k_block))), None
 
-        (stats, k, v, k_block), _ = jax.lax.scan(step, (online_softmax_init(b, n, lq, d), k, v, k_block), None,
-                                                 length=ctx - 1)
-        return online_softmax_finish(fold(stats, k, v, k_block)).astype(q.dtype)
+        (stats, k, v, k_block), _ = jax.lax.scan(step, (init, k, v, k_block), None, length=ctx - 1)
+        return finish(fold(stats, k, v, k_block)).astype(q.dtype)
 
     blocks = P(AXIS)
     out = jax.shard_map(local, mesh=mesh, in_specs=(spec, spec, spec, blocks, blocks), out_specs=spec, check_vma=False)(
         q, k, v, q_block, k_block)
     return out[:, :length]
+
+
+def merge_by_lse(stats, out, lse):
+    """Fold one shard's normalised attention output [b, lq, n, d] with its log-sum-exp [b, n, lq] into the
+    running (output, log-sum-exp), both float32."""
+    acc, total = stats
+    new = jnp.logaddexp(total, lse)
+    weight = lambda x: jnp.exp(x - jnp.where(jnp.isfinite(new), new, 0.0)).transpose(0, 2, 1)[..., None]
+    return acc * weight(total) + out.astype(jnp.float32) * weight(lse), new
 
 
 register_backend("ulysses", ulysses_attention)
