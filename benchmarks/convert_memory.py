@@ -74,7 +74,7 @@ CHILD = """
 import sys, time
 import jax, orbax.checkpoint, flax, numpy
 from convert.convert_cmd import convert
-from skyreels_jax.checkpoints.converted import load_converted
+from skyreels_jax.models.components import load_converted
 
 def status(field):
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field + ":"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skyreels_jax.checkpoints.sources import Source
+from skyreels_jax.checkpoints.converted import Source
 
 _SKYREELS_EXTRA = {"fps_projection.0": "fps_projection.net.0.proj", "fps_projection.2": "fps_projection.net.2",
                    "img_emb.emb_pos": "condition_embedder.image_embedder.pos_embed"}
@@ -100,7 +100,7 @@ def text_encoder(source: Source, ours, rng: np.random.Generator):
     mask = np.ones_like(ids)
     mine = np.asarray(ours.model(ids, mask))
     if source.layout == "original":
-        from skyreels_jax.checkpoints import load_text_encoder
+        from skyreels_jax.models.umt5 import load_text_encoder
 
         ref = np.asarray(load_text_encoder(source.where).model(ids, mask))
         return mine, ref, "our loader on the original .pth (no PyTorch class reads it)"
@@ -118,7 +118,7 @@ def image_encoder(source: Source, ours, rng: np.random.Generator):
     pixels = rng.standard_normal((1, cfg.image_size, cfg.image_size, 3)).astype(np.float32)
     mine = np.asarray(ours.model(pixels))
     if source.layout == "original":
-        from skyreels_jax.checkpoints import load_image_encoder
+        from skyreels_jax.models.clip import load_image_encoder
 
         ref = np.asarray(load_image_encoder(source.where).model(pixels))
         return mine, ref, "our loader on the original .pth (no PyTorch class reads it)"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from skyreels_jax.checkpoints.converted import check_stored, load_converted, read_component, read_manifest
-from skyreels_jax.checkpoints.sources import find_components, open_source
+from skyreels_jax.checkpoints.converted import read_component, read_manifest
+from skyreels_jax.models.components import check_stored, find_components, load_converted, open_source
 from skyreels_jax.hub import resolve
 
 # relative error allowed against the reference: float32 weights (or the source's own dtype) vs bf16 rounding

@@ -2,11 +2,13 @@
 from skyreels_jax import parallel, schedulers
 from skyreels_jax.captioner import load_captioner
 from skyreels_jax.compilation_cache import enable_compilation_cache
-from skyreels_jax.checkpoints import (CheckpointError, load_image_encoder, load_text_encoder, load_transformer,
-                                      load_vae)
+from skyreels_jax.checkpoints import CheckpointError
 from skyreels_jax.enhancer import PromptEnhancer, load_prompt_enhancer
 from skyreels_jax.heap import trim_heap_after_compiles
-from skyreels_jax.models import DiT, DiTConfig, VAEConfig, WanVAE
+from skyreels_jax.models.clip import load_image_encoder
+from skyreels_jax.models.dit import DiT, DiTConfig, load_transformer
+from skyreels_jax.models.umt5 import load_text_encoder
+from skyreels_jax.models.vae import VAEConfig, WanVAE, load_vae
 from skyreels_jax.pipelines import Pipeline, load_pipeline
 
 __all__ = ["CheckpointError", "DiT", "DiTConfig", "Pipeline", "PromptEnhancer", "VAEConfig", "WanVAE",

@@ -326,10 +326,10 @@ def load_captioner(path, fusion_path=None, dtype=None, *, greedy: bool = False, 
     import jax.numpy as jnp
     from transformers import AutoTokenizer
 
-    from skyreels_jax.checkpoints.qwen2_5_vl_loader import load_qwen2_5_vl
-    from skyreels_jax.models import qwen2_5_vl_generate as vl
-    from skyreels_jax.models.qwen2_5_vl_inputs import expand_placeholders, preprocess
-    from skyreels_jax.models.qwen2_generate import Sampling, generate, left_pad
+    from skyreels_jax.models.qwen2_5_vl.loader import load_qwen2_5_vl
+    from skyreels_jax.models.qwen2_5_vl import generate as vl
+    from skyreels_jax.models.qwen2_5_vl.inputs import expand_placeholders, preprocess
+    from skyreels_jax.models.qwen2.generate import Sampling, generate, left_pad
     from skyreels_jax.nn.jit import free
 
     folder = Path(path)
@@ -352,7 +352,7 @@ def load_captioner(path, fusion_path=None, dtype=None, *, greedy: bool = False, 
 
     fusion_model = fusion_tok = None
     if fusion_path is not None:
-        from skyreels_jax.checkpoints.qwen2_loader import load_qwen2
+        from skyreels_jax.models.qwen2.loader import load_qwen2
 
         fusion_model, fusion_tok = load_qwen2(fusion_path, dtype), AutoTokenizer.from_pretrained(str(fusion_path))
         fusion_stop = _stops(fusion_tok, Path(fusion_path))

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from skyreels_jax.models.qwen2 import Qwen2
-from skyreels_jax.models.qwen2_generate import Sampling, bucket_length, generate, left_pad
+from skyreels_jax.models.qwen2.generate import Sampling, bucket_length, generate, left_pad
 from skyreels_jax.nn.jit import free
 
 SYSTEM_MESSAGE = "You are a helpful assistant."
@@ -149,7 +149,7 @@ def load_prompt_enhancer(path=DEFAULT_MODEL, dtype=None, *, mesh=None, max_new_t
     """
     from transformers import AutoTokenizer
 
-    from skyreels_jax.checkpoints.qwen2_loader import load_qwen2
+    from skyreels_jax.models.qwen2.loader import load_qwen2
     from skyreels_jax.hub import resolve
 
     folder = resolve(path)

@@ -28,7 +28,7 @@ from skyreels_jax.media import read_video  # noqa: E402
 from skyreels_jax.nn.attention import attention  # noqa: E402
 from skyreels_jax.parallel import MESH_AXES, make_mesh  # noqa: E402
 from skyreels_jax.parallel.memory import param_bytes_per_device  # noqa: E402
-from skyreels_jax.parallel.vae_split import decode_split  # noqa: E402
+from skyreels_jax.models.vae.split import decode_split  # noqa: E402
 from skyreels_jax.pipelines import load_pipeline  # noqa: E402
 from skyreels_jax.pipelines.diffusion_forcing import DFSettings, sample_window  # noqa: E402
 from tests.conftest import rel_err  # noqa: E402

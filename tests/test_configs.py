@@ -6,8 +6,8 @@ from flax import nnx
 
 from configs.models import PUBLISHED, get_config
 from skyreels_jax import DiT, DiTConfig
-from skyreels_jax.checkpoints import dit_keys
-from skyreels_jax.checkpoints.dit_loader import check_keys, check_shapes
+from skyreels_jax.models.dit import keys as dit_keys
+from skyreels_jax.models.dit.loader import check_keys, check_shapes
 from tests.dit_fixtures import diffusers_kwargs
 
 

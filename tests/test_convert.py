@@ -15,7 +15,8 @@ from convert.__main__ import main
 from convert.convert_cmd import convert
 from convert.verify_cmd import verify
 from skyreels_jax import load_text_encoder, load_transformer
-from skyreels_jax.checkpoints.converted import load_converted, read_component
+from skyreels_jax.checkpoints.converted import read_component
+from skyreels_jax.models.components import load_converted
 from tests import vae_fixtures
 from tests.dit_fixtures import build_reference, save_original
 from tests.encoder_fixtures import (build_clip, build_umt5, make_tokenizer, save_clip_original, save_umt5_original)
@@ -189,7 +190,7 @@ import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
 import numpy as np
 from flax import nnx
-from skyreels_jax.checkpoints.converted import load_converted
+from skyreels_jax.models.components import load_converted
 from skyreels_jax.parallel import make_mesh
 from skyreels_jax.pipelines import load_pipeline
 mesh = make_mesh(fsdp=2, tensor=2)

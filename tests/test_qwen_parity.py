@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from skyreels_jax.checkpoints.qwen2_loader import load_qwen2
-from skyreels_jax.models.qwen2_generate import Sampling, forward, generate, left_pad, process_logits
+from skyreels_jax.models.qwen2.loader import load_qwen2
+from skyreels_jax.models.qwen2.generate import Sampling, forward, generate, left_pad, process_logits
 from tests.conftest import rel_err
 from tests.qwen_fixtures import build_reference, save_folder
 

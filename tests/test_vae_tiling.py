@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from skyreels_jax import VAEConfig, load_vae
-from skyreels_jax.models.vae_tiling import tile_starts, tiled
+from skyreels_jax.models.vae.tiling import tile_starts, tiled
 from tests.conftest import rel_err
 from tests.vae_fixtures import build_reference, reference_decode, save_diffusers
 

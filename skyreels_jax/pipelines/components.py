@@ -8,7 +8,7 @@ from pathlib import Path
 from etils import epath
 
 from skyreels_jax.checkpoints.converted import is_converted, read_manifest
-from skyreels_jax.checkpoints.dit_loader import DiTCheckpoint
+from skyreels_jax.models.dit.loader import DiTCheckpoint
 from skyreels_jax.hub import is_remote
 
 MODES = ("text_to_video", "image_to_video", "first_last_frame", "diffusion_forcing")

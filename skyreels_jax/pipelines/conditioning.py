@@ -14,7 +14,7 @@ from jax.sharding import PartitionSpec as P
 from PIL import Image
 
 from skyreels_jax.parallel.mesh import current_mesh
-from skyreels_jax.parallel.vae_split import latent_spec
+from skyreels_jax.models.vae.split import latent_spec
 
 
 def load_image(image) -> np.ndarray:

@@ -13,7 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from skyreels_jax.checkpoints.dit_loader import check_overrides, load_transformer_cached
+from skyreels_jax.models.clip import load_image_encoder
+from skyreels_jax.models.components import load_converted
+from skyreels_jax.models.dit.loader import check_overrides, load_transformer_cached
+from skyreels_jax.models.umt5 import load_text_encoder
+from skyreels_jax.models.vae import load_vae
 from skyreels_jax.hub import resolve
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import diffusion_forcing
@@ -168,14 +172,10 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     every call runs under it. dit_overrides sets DiTConfig fields that do not change the weights
     (dit_loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
     """
-    from skyreels_jax.checkpoints import load_image_encoder, load_text_encoder, load_vae
-
     folder = inspect_folder(resolve(path_or_hub_id))
     if dtype is None:
         dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
     if folder.layout == "converted":  # Orbax checkpoints from `python -m convert`: restored onto the mesh
-        from skyreels_jax.checkpoints.converted import load_converted
-
         load = lambda name, dt=dtype, **kw: load_converted(folder.root, name, dt, **kw)
         return Pipeline(folder, load("transformer", mesh=mesh, **check_overrides(dit_overrides)),
                         load("vae", jnp.float32, parts=("decoder",)), Lazy(lambda: load("text_encoder", mesh=mesh)),

@@ -78,7 +78,7 @@ def _encode_latents(vae_dir: Path, clips: np.ndarray) -> np.ndarray:
 
 def _text_embeddings(pipeline_dir: Path, prompts: list[str]) -> dict[str, np.ndarray]:
     """prompt -> its UMT5 features trimmed to the true token count [tokens, D]."""
-    from skyreels_jax import load_text_encoder
+    from skyreels_jax.models.umt5 import load_text_encoder
 
     te = load_text_encoder(pipeline_dir)
     ctx = np.asarray(te.encode(prompts))

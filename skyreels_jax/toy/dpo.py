@@ -88,7 +88,7 @@ def measure(pipe, n: int, seed: int = 1000) -> dict:
 def run_dpo(model: Path, work: Path, pairs: int = 512, steps: int | None = None) -> Path:
     """Pairs from `model`'s samples, flow-DPO of its DiT; returns the tuned pipeline folder
     (work/pipeline, a copy of `model` with the new transformer/). Stages done in `work` are skipped."""
-    from skyreels_jax import load_vae
+    from skyreels_jax.models.vae import load_vae
     from skyreels_jax.pipelines import load_pipeline
     from skyreels_jax.toy.build import _text_embeddings
     from skyreels_jax.toy.export import export_dit

@@ -39,7 +39,9 @@ class Encoders:
     @classmethod
     def load(cls, model=None, *, vae=None, text_encoder=None, image_encoder=None, i2v: bool = False) -> "Encoders":
         """From a model folder (its vae, text encoder and image encoder), or from component paths."""
-        from skyreels_jax import load_image_encoder, load_text_encoder, load_vae
+        from skyreels_jax.models.clip import load_image_encoder
+        from skyreels_jax.models.umt5 import load_text_encoder
+        from skyreels_jax.models.vae import load_vae
 
         if model is not None:
             from skyreels_jax.pipelines.components import inspect_folder

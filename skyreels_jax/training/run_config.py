@@ -48,7 +48,7 @@ def build_model(cfg, mesh=None) -> DiT:
     m = cfg.model
     opts = dict(remat=m.remat, attention=m.get("attention", "auto"))
     if cfg.get("init_checkpoint"):
-        from skyreels_jax import load_transformer
+        from skyreels_jax.models.dit import load_transformer
 
         return load_transformer(cfg.init_checkpoint, m.dtype, param_dtype=m.param_dtype, mesh=mesh, **opts)
     dit_cfg = DiTConfig(**m.dit.to_dict(), dtype=m.dtype, param_dtype=m.param_dtype, **opts)

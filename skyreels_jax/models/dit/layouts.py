@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
-from skyreels_jax.models.dit import DiTConfig
+from skyreels_jax.models.dit.model import DiTConfig
 
 
 def find_transformer_folder(path: str | Path) -> tuple[Path, str, dict]:

@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from skyreels_jax.models.qwen2 import Qwen2Config
+from skyreels_jax.models.qwen2.model import Qwen2Config
 
 Plan = list[tuple[str, Callable[[np.ndarray], np.ndarray]]]
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from skyreels_jax.models.qwen2 import apply_rope
+from skyreels_jax.models.qwen2.model import apply_rope
 from skyreels_jax.nn import Linear, RMSNorm
 from skyreels_jax.nn.stack import stacked
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from skyreels_jax.models.umt5 import UMT5Encoder
+from skyreels_jax.models.umt5.model import UMT5Encoder
 from skyreels_jax.nn.jit import free, jit_call
 from skyreels_jax.parallel.placement import to_device
 

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from skyreels_jax.models.umt5 import UMT5Config
+from skyreels_jax.models.umt5.model import UMT5Config
 
 Plan = list[tuple[str, Callable[[np.ndarray], np.ndarray]]]
 

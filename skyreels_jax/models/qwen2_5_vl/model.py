@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from skyreels_jax.models.qwen2 import Qwen2, Qwen2Config
-from skyreels_jax.models.qwen2_5_vl_vision import VisionConfig, VisionEncoder
+from skyreels_jax.models.qwen2.model import Qwen2, Qwen2Config
+from skyreels_jax.models.qwen2_5_vl.vision import VisionConfig, VisionEncoder
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,7 +51,7 @@ def decode_split(vae, z, mesh: Mesh, row_axes: tuple[str, ...] = ROW_AXES) -> ja
 
     The latent height must divide by the product of the row axes used (axes of size 1 are skipped).
     """
-    from skyreels_jax.models.vae_checks import check_latents
+    from skyreels_jax.models.vae.checks import check_latents
 
     z = check_latents(vae.config, z)
     spec = NamedSharding(mesh, latent_spec(mesh, z.shape, row_axes, strict=True))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,11 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from skyreels_jax.checkpoints import vae_keys
-from skyreels_jax.checkpoints.fill import CheckpointError
+from skyreels_jax.checkpoints.converted import Source, abstract_state
+from skyreels_jax.checkpoints.fill import CheckpointError, check_plans
 from skyreels_jax.checkpoints.pth_file import PthFile
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
-from skyreels_jax.models.vae import PARTS, VAEConfig, WanVAE, check_parts
+from skyreels_jax.models.vae import keys as vae_keys
+from skyreels_jax.models.vae.model import PARTS, VAEConfig, WanVAE, check_parts
 from skyreels_jax.parallel.placement import to_device
 
 
@@ -98,3 +100,22 @@ def load_vae(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
         shape = variable.get_value().shape
         variable.set_value(to_device(vae_keys.to_flax(p, np.asarray(source.read(plan[p])), shape), param_dtype))
     return nnx.merge(graphdef, state)
+
+
+def open_source(path) -> Source:
+    """The VAE at `path` as a conversion source (headers only, every key and shape checked)."""
+    reader, layout, config = find_vae(path)
+    where = getattr(reader, "path", None) or reader.folder
+    state = abstract_state(WanVAE, config)
+    plans = {}
+    for p, variable in nnx.to_flat_state(state):
+        shape = variable.get_value().shape
+        plans[p] = [(vae_keys.source_key(p, layout, config), functools.partial(vae_keys.to_flax, p, shape=shape))]
+    check_plans(plans, reader.keys(), lambda k: False, where, layout)
+    for p, variable in nnx.to_flat_state(state):
+        (key, _), = plans[p]
+        expected = vae_keys.torch_shape(p, variable.get_value().shape)
+        if reader.shape(key) != expected:
+            raise CheckpointError(f"{where}: key {key!r} has shape {reader.shape(key)} but the VAE config "
+                                  f"(base_dim={config.base_dim}, z_dim={config.z_dim}) expects {expected}")
+    return Source("vae", layout, Path(where), config, reader, state, plans)

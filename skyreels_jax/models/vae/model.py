@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from skyreels_jax.nn.jit import jit, jit_call
-from skyreels_jax.models.vae_blocks import CausalConv3d, ChannelRMSNorm, MidBlock, ResBlock, Resample
+from skyreels_jax.models.vae.blocks import CausalConv3d, ChannelRMSNorm, MidBlock, ResBlock, Resample
 
 WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
                       0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921)
@@ -204,8 +204,8 @@ class WanVAE(nnx.Module):
         tile: optional (height, width) in pixels of spatial tiles encoded separately and blended
         over `tile_overlap` pixels, to bound memory on large frames.
         """
-        from skyreels_jax.models.vae_checks import check_video
-        from skyreels_jax.models.vae_tiling import tiled
+        from skyreels_jax.models.vae.checks import check_video
+        from skyreels_jax.models.vae.tiling import tiled
 
         self._require("encoder")
         video = check_video(self.config, video)
@@ -220,8 +220,8 @@ class WanVAE(nnx.Module):
         over `tile_overlap` pixels. Untiled, a 720P 81-frame decode needs ~17 GiB of XLA temporaries; with
         tile=512 about 4.8 GiB (tile=256: 1.2 GiB) plus the output, so it fits a 16 GB accelerator.
         """
-        from skyreels_jax.models.vae_checks import check_latents
-        from skyreels_jax.models.vae_tiling import tiled
+        from skyreels_jax.models.vae.checks import check_latents
+        from skyreels_jax.models.vae.tiling import tiled
 
         self._require("decoder")
         z = check_latents(self.config, z)

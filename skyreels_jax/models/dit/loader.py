@@ -9,12 +9,13 @@ from pathlib import Path
 import jax.numpy as jnp
 from flax import nnx
 
-from skyreels_jax.checkpoints import dit_keys
 from skyreels_jax.checkpoints.cache import load_cached
+from skyreels_jax.checkpoints.converted import Source
 from skyreels_jax.checkpoints.fill import CheckpointError, check_key_sets, fill_state
-from skyreels_jax.checkpoints.dit_config import config_from_diffusers, config_from_original, find_transformer_folder
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
-from skyreels_jax.models.dit import DiT, DiTConfig
+from skyreels_jax.models.dit import keys as dit_keys
+from skyreels_jax.models.dit.layouts import config_from_diffusers, config_from_original, find_transformer_folder
+from skyreels_jax.models.dit.model import DiT, DiTConfig
 from skyreels_jax.parallel.sequence_parallel import check_config
 
 # DiTConfig fields that do not change the weights: how attention runs, rematerialisation, the block-causal mask
@@ -50,11 +51,15 @@ class DiTCheckpoint:
         check_shapes(plan, state, self.source, self.config, self.folder)
         return graphdef, state, plan
 
+    def entries(self):
+        """(graphdef, abstract state, our path -> [(checkpoint key, to_ours)]), after the checks of plan()."""
+        graphdef, state, plan = self.plan()
+        return graphdef, state, {path: [(key, functools.partial(dit_keys.to_flax, path[-1])) for key in keys]
+                                 for path, keys in plan.items()}
+
     def load(self, mesh=None) -> DiT:
         """The model with every parameter read from the checkpoint (onto `mesh` when given)."""
-        graphdef, state, plan = self.plan()
-        entries = {path: [(key, functools.partial(dit_keys.to_flax, path[-1])) for key in keys]
-                   for path, keys in plan.items()}
+        graphdef, state, entries = self.entries()
         fill_state(state, entries, self.source, self.folder, mesh)
         return nnx.merge(graphdef, state)
 
@@ -76,9 +81,16 @@ def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
     return ckpt.load(mesh)
 
 
+def open_source(path) -> Source:
+    """The DiT at `path` as a conversion source (headers only, names and shapes checked)."""
+    ckpt = DiTCheckpoint.open(path)
+    _, state, entries = ckpt.entries()
+    return Source("transformer", ckpt.layout, ckpt.folder, ckpt.config, ckpt.source, state, entries)
+
+
 def load_transformer_cached(path: str | Path, dtype=jnp.float32, *, mesh=None, cache: bool = True,
                             **overrides) -> DiT:
-    """load_transformer, through the cache of converted checkpoints (checkpoints.cache) when cache=True.
+    """load_transformer, through the cache of converted checkpoints (skyreels_jax.checkpoints.cache) when cache=True.
 
     overrides may only set RUNTIME_FIELDS: the cache holds weights alone, so one entry serves
     every attention backend, mesh and sequence-parallel setting.

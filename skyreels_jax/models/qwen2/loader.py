@@ -12,10 +12,10 @@ from pathlib import Path
 import jax.numpy as jnp
 from flax import nnx
 
-from skyreels_jax.checkpoints import qwen2_keys
-from skyreels_jax.checkpoints.encoders_loader import fill
+from skyreels_jax.checkpoints.fill import fill_model
 from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
-from skyreels_jax.models.qwen2 import Qwen2, Qwen2Config
+from skyreels_jax.models.qwen2 import keys as qwen2_keys
+from skyreels_jax.models.qwen2.model import Qwen2, Qwen2Config
 
 
 def read_config(folder, **overrides) -> Qwen2Config:
@@ -37,6 +37,6 @@ def load_qwen2(path, dtype=jnp.float32, *, param_dtype=None, mesh=None, **overri
     param_dtype = jnp.dtype(param_dtype or dtype)
     config = read_config(folder, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype.name, **overrides)
     source = SafetensorsFolder(folder)
-    return fill(lambda: Qwen2(config, rngs=nnx.Rngs(0)), source, "transformers",
-                lambda p, present: qwen2_keys.plan(p, config.num_layers),
-                lambda k: qwen2_keys.ignored(k, config), folder, mesh)
+    return fill_model(lambda: Qwen2(config, rngs=nnx.Rngs(0)), source, "transformers",
+                      lambda p, present: qwen2_keys.plan(p, config.num_layers),
+                      lambda k: qwen2_keys.ignored(k, config), folder, mesh)

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from skyreels_jax.models.clip import CLIPVisionConfig
+from skyreels_jax.models.clip.model import CLIPVisionConfig
 
 ORIGINAL_HEAD_DIM = 80  # open-clip ViT-H/14: 1280 wide, 16 heads; the .pth does not record the head count
 

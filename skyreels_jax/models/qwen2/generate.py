@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from skyreels_jax.models.qwen2 import Qwen2
+from skyreels_jax.models.qwen2.model import Qwen2
 
 
 @dataclasses.dataclass(frozen=True)

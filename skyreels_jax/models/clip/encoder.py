@@ -25,7 +25,7 @@ import warnings
 import jax
 import numpy as np
 
-from skyreels_jax.models.clip import CLIPVision
+from skyreels_jax.models.clip.model import CLIPVision
 from skyreels_jax.nn.jit import free, jit_call
 from skyreels_jax.parallel.placement import to_device
 

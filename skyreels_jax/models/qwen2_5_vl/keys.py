@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from skyreels_jax.checkpoints import qwen2_keys
-from skyreels_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
-from skyreels_jax.models.qwen2_5_vl_vision import VisionConfig
+from skyreels_jax.models.qwen2 import keys as qwen2_keys
+from skyreels_jax.models.qwen2_5_vl.model import Qwen2_5_VLConfig
+from skyreels_jax.models.qwen2_5_vl.vision import VisionConfig
 
 Plan = qwen2_keys.Plan
 _VISION_BLOCK = {"norm1": "norm1", "qkv": "attn.qkv", "proj": "attn.proj", "norm2": "norm2",
