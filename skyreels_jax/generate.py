@@ -127,7 +127,7 @@ def _size(args):
     if args.resolution:
         height, width = RESOLUTIONS[args.resolution]
         if args.image:
-            from skyreels_jax.pipelines.conditioning import load_image
+            from skyreels_jax.media import load_image
 
             h, w = load_image(args.image).shape[:2]
             if h > w:

@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from skyreels_jax.models.dit import fps_index
 from skyreels_jax.nn.jit import jit
 from skyreels_jax.parallel.placement import to_device
-from skyreels_jax.pipelines.conditioning import decode_to_uint8, to_unit_range
+from skyreels_jax.media import to_unit_range
+from skyreels_jax.pipelines.conditioning import decode_to_uint8
 from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_schedule
 from skyreels_jax.schedulers import flow_timesteps, flow_unipc
 
@@ -72,7 +73,8 @@ def sample_window(dit, latents, prefix: int, end_latent, context, fps_ids, s: DF
     timesteps, update = window_schedule(length, prefix, end_latent is not None,
                                         flow_timesteps(s.num_steps, s.shift), s.ar_step, s.causal_block_size)
     # df_alias: the reference pipelines step each frame in place, which the scheduler sees (see flow_unipc)
-    state = flow_unipc.init(s.num_steps, s.shift, latents.shape, per_frame=latents.shape[1], df_alias=True)
+    state = jax.tree.map(to_device, flow_unipc.init(s.num_steps, s.shift, latents.shape, per_frame=latents.shape[1],
+                                                    df_alias=True))
     history = to_device(np.arange(latents.shape[1]) < prefix)
     causal = s.causal_block_size if s.causal_attention else None
     graphdef, params = nnx.split(dit)

@@ -23,8 +23,8 @@ from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import diffusion_forcing
 from skyreels_jax.pipelines.checks import check_call
 from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
-from skyreels_jax.pipelines.conditioning import (image_condition, load_image, load_video, resize_crop, decode_to_uint8,
-                                                 to_unit_range)
+from skyreels_jax.media import load_image, load_video, resize_crop, to_unit_range
+from skyreels_jax.pipelines.conditioning import decode_to_uint8, image_condition
 from skyreels_jax.pipelines.sampling import denoise
 
 

@@ -90,15 +90,14 @@ def run_dpo(model: Path, work: Path, pairs: int = 512, steps: int | None = None)
     (work/pipeline, a copy of `model` with the new transformer/). Stages done in `work` are skipped."""
     from skyreels_jax.models.vae import load_vae
     from skyreels_jax.pipelines import load_pipeline
-    from skyreels_jax.toy.build import _text_embeddings
     from skyreels_jax.toy.export import export_dit
-    from skyreels_jax.toy.text import all_captions
+    from skyreels_jax.toy.text import all_captions, text_embeddings
     from skyreels_jax.training import data
     from skyreels_jax.training.loop import load_config, train
 
     pairs_dir = work / "pairs"
     if not pairs_dir.exists():
-        emb = _text_embeddings(model, all_captions())
+        emb = text_embeddings(model, all_captions())
         found = sampled_pairs(load_pipeline(model, cache=False), pairs)
         print(f"{len(found)} preference pairs", flush=True)
         vae = load_vae(model)

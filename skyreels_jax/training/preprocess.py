@@ -60,7 +60,7 @@ class Encoders:
 def encode_batch(enc: Encoders, examples: list[dict], batch_size: int) -> list[dict]:
     """Encode good examples ({"video" uint8 [F,H,W,3], "caption", "fps"}) in one batch of batch_size
     (the last one padded by repetition, so every batch has one compiled shape)."""
-    from skyreels_jax.pipelines.conditioning import to_unit_range
+    from skyreels_jax.media import to_unit_range
 
     n = len(examples)
     padded = examples + [examples[-1]] * (batch_size - n)

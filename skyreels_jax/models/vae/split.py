@@ -5,7 +5,7 @@ The latent rows are sharded over mesh axes (and the batch over `data` where it d
 halo exchange of the neighbouring rows, and gathers what the mid-block's per-frame attention
 needs. The causal cache over time stays per device, so the result equals the one-device
 decode up to float rounding; each device holds 1/n of every activation row-wise.
-The pipelines' decode uses `latent_spec` under the pipeline's mesh (see conditioning.py).
+The pipelines' decode uses `latent_spec` under the pipeline's mesh (pipelines/conditioning.py).
 """
 from __future__ import annotations
 
