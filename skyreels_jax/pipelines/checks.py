@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DF_DEFAULTS = dict(ar_step=0, causal_block_size=1, base_num_frames=97, overlap_history=None, addnoise_condition=0,
-                   overlap_mode="latent", causal_attention=False)
+from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
 
 
 def check_call(mode: str, prompt, image, end_image, video, num_frames: int, height: int, width: int, latents,

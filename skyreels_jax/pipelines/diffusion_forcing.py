@@ -1,4 +1,4 @@
-"""Diffusion forcing (reference §7): every latent frame on its own noise level, synchronous or
+"""Diffusion forcing: every latent frame on its own noise level, synchronous or
 asynchronous schedules, videos of any length by overlapping windows, start/end images, video
 extension, prompt travel, and long runs that resume after a crash.
 
@@ -30,15 +30,23 @@ from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_sche
 from skyreels_jax.schedulers import flow_timesteps, flow_unipc
 
 
+# The diffusion-forcing options of a pipeline call and their defaults (the original CLI's): the one place
+# that DFSettings, the call's signature and checks, and the command line read them from.
+DF_DEFAULTS = dict(ar_step=0, causal_block_size=1, base_num_frames=97, overlap_history=None, addnoise_condition=0.0,
+                   overlap_mode="latent", causal_attention=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class DFSettings:
+    """What sampling one window needs: the schedule, guidance and the DF options that act per window."""
+
     num_steps: int
     shift: float
     guidance: float
-    ar_step: int = 0
-    causal_block_size: int = 1
-    addnoise_condition: float = 0.0
-    causal_attention: bool = False  # also mask attention block-causally (diffusers does, the original doesn't)
+    ar_step: int = DF_DEFAULTS["ar_step"]
+    causal_block_size: int = DF_DEFAULTS["causal_block_size"]
+    addnoise_condition: float = DF_DEFAULTS["addnoise_condition"]
+    causal_attention: bool = DF_DEFAULTS["causal_attention"]  # also mask attention block-causally (as diffusers)
 
 
 def addnoise_key(seed: int, window: int, row: int) -> jax.Array:
@@ -52,7 +60,7 @@ def _row(graphdef, params, latents, state, timesteps, update, history, context, 
     dit = nnx.merge(graphdef, params)
     batch, frames = context.shape[0], latents.shape[1]
     t = timesteps.astype(jnp.float32)
-    noisy = history & (addnoise > 0)  # re-noise the clean history a little, on a copy (reference §7.3)
+    noisy = history & (addnoise > 0)  # re-noise the clean history a little, on a copy
     a = addnoise / 1000.0
     x = jnp.where(noisy[None, :, None, None, None],
                   latents * (1 - a) + jax.random.normal(key, latents.shape) * a, latents)

@@ -25,6 +25,7 @@ from skyreels_jax.pipelines.checks import check_call
 from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
 from skyreels_jax.media import load_image, load_video, resize_crop, to_unit_range
 from skyreels_jax.pipelines.conditioning import decode_to_uint8, image_condition
+from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
 from skyreels_jax.pipelines.sampling import denoise
 
 
@@ -93,9 +94,12 @@ class Pipeline:
     def __call__(self, prompt: str | list[str], negative_prompt: str | None = None, image=None, end_image=None,
                  video=None, num_frames: int = 97, height: int = 544, width: int = 960, num_steps: int | None = None,
                  guidance_scale: float | None = None, shift: float | None = None, seed: int = 0, latents=None,
-                 ar_step: int = 0, causal_block_size: int = 1, base_num_frames: int = 97,
-                 overlap_history: int | None = None, addnoise_condition: float = 0, fps: int = 24,
-                 overlap_mode: str = "latent", causal_attention: bool = False, work_dir=None,
+                 ar_step: int = DF_DEFAULTS["ar_step"], causal_block_size: int = DF_DEFAULTS["causal_block_size"],
+                 base_num_frames: int = DF_DEFAULTS["base_num_frames"],
+                 overlap_history: int | None = DF_DEFAULTS["overlap_history"],
+                 addnoise_condition: float = DF_DEFAULTS["addnoise_condition"], fps: int = 24,
+                 overlap_mode: str = DF_DEFAULTS["overlap_mode"],
+                 causal_attention: bool = DF_DEFAULTS["causal_attention"], work_dir=None,
                  progress: bool = True, teacache_threshold: float | None = None) -> np.ndarray:
         """See API.md. For diffusion-forcing models, work_dir keeps finished windows so that a rerun
         of the same call after a crash continues where it stopped. teacache_threshold (text/image-

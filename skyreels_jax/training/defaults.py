@@ -1,4 +1,9 @@
-"""Defaults shared by the training configs (each config file's get_config() starts from these).
+"""The training defaults every config file starts from: `base_config(objective, workdir)`.
+
+    from skyreels_jax.training.defaults import base_config
+    def get_config():
+        cfg = base_config("flow", "outputs/train/run")   # then change what differs
+        return cfg
 
 Run:  skyreels-jax train --config configs/train/tiny_flow.py [--set optim.lr=1e-3 --set total_steps=100]
 """
@@ -8,7 +13,7 @@ import ml_collections
 
 from skyreels_jax.training.lora import DEFAULT_TARGETS
 
-TINY_DIT = dict(dim=32, ffn_dim=64, num_heads=2, num_layers=2, text_dim=24)  # configs/models.py "tiny-t2v"
+TINY_DIT = dict(dim=32, ffn_dim=64, num_heads=2, num_layers=2, text_dim=24)  # as configs/models.py "tiny-t2v"
 
 
 def base_config(objective: str, workdir: str) -> ml_collections.ConfigDict:
