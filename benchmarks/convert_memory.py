@@ -73,7 +73,7 @@ def write_source(folder: Path, layers: int) -> tuple[int, int]:
 CHILD = """
 import sys, time
 import jax, orbax.checkpoint, flax, numpy
-from convert.convert_cmd import convert
+from skyreels_jax.conversion.convert_cmd import convert
 from skyreels_jax.heap import trim_heap_after_compiles
 from skyreels_jax.models.components import load_converted
 

@@ -13,7 +13,7 @@ EPILOG = (f"Every command keeps compiled XLA programs in ${CACHE_ENV} when it is
           f"compiler frees back to the OS after each compile (${TRIM_ENV}=0 turns that off). Importing skyreels_jax "
           "as a library does neither: call enable_compilation_cache() and trim_heap_after_compiles().")
 
-from convert import cli as convert_cli
+from skyreels_jax.conversion import cli as convert_cli
 from skyreels_jax import captioner_cli, enhancer_cli, generate
 from skyreels_jax.training import cli as train_cli
 from skyreels_jax.training import preprocess_cli

@@ -11,9 +11,9 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from convert.__main__ import main
-from convert.convert_cmd import convert
-from convert.verify_cmd import verify
+from skyreels_jax.conversion.__main__ import main
+from skyreels_jax.conversion.convert_cmd import convert
+from skyreels_jax.conversion.verify_cmd import verify
 from skyreels_jax import load_text_encoder, load_transformer
 from skyreels_jax.checkpoints.converted import read_component
 from skyreels_jax.models.components import load_converted

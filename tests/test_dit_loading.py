@@ -92,7 +92,7 @@ def test_unknown_folder_says_what_to_give(tmp_path):
 
 
 def test_convert_inspect(tmp_path, capsys):
-    from convert.__main__ import main as convert_main
+    from skyreels_jax.conversion.__main__ import main as convert_main
 
     folder = save_original(build_reference("df"), tmp_path / "ok", "df")
     assert convert_main(["inspect", str(folder)]) == 0

@@ -30,17 +30,17 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run a command parsed by add_parser's parsers; the exit status."""
     if args.command == "convert":
-        from convert.convert_cmd import convert, parse_components
+        from skyreels_jax.conversion.convert_cmd import convert, parse_components
 
         out = convert(args.src, args.dst, args.dtype, parse_components(args.components), args.flush_mb << 20)
         print(f"converted: {out}")
         return 0
     if args.command == "verify":
-        from convert.verify_cmd import verify
+        from skyreels_jax.conversion.verify_cmd import verify
 
         problems = verify(args.dst, args.against, args.seed)
         print("verify: OK" if not problems else f"verify: FAILED, {len(problems)} problem(s)")
         return 0 if not problems else 1
-    from convert.inspect_cmd import inspect
+    from skyreels_jax.conversion.inspect_cmd import inspect
 
     return inspect(args.path)

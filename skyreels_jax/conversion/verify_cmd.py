@@ -52,7 +52,7 @@ def verify(dst: str, against: str | None = None, seed: int = 0, log=print) -> li
 
 
 def _compare(dst, name, source, seed, log) -> list[str]:
-    from convert import reference
+    from skyreels_jax.conversion import reference
 
     ours = load_converted(dst, name, jnp.float32)
     mine, ref, what = reference.FORWARDS[name](source, ours, np.random.default_rng(seed))
