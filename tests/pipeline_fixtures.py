@@ -15,7 +15,7 @@ Z = vae_fixtures.TINY["z_dim"]
 
 
 def original_sigmas(scheduler):
-    """Make a diffusers UniPC scheduler use the original's sigmas, linspace(0.999, 0) (diffusers_reference §6)."""
+    """Make a diffusers UniPC scheduler use the original's sigmas, linspace(0.999, 0)."""
     set_timesteps = scheduler.set_timesteps
 
     def patched(num_inference_steps=None, device=None, **_):

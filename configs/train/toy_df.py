@@ -1,4 +1,4 @@
-"""Diffusion-forcing training of the toy DiT on precomputed toy-world latents (issue 10).
+"""Diffusion-forcing training of the toy DiT on precomputed toy-world latents.
 
     python -m skyreels_jax.toy.build        # renders, trains the VAE, encodes, then runs this config
     skyreels-jax train --config configs/train/toy_df.py --set data.dir=outputs/toy/latents/latent_text_pairs/1.0.0

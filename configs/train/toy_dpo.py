@@ -1,4 +1,5 @@
-"""Flow-DPO of the toy DiT on pairs of its own samples, the one that follows its caption better chosen (issue 10).
+"""Flow-DPO of the toy DiT on pairs of its own samples, the one that follows its caption
+better chosen.
 
     python -m skyreels_jax.toy.dpo         # builds the pairs from the shipped model, runs this config, measures
 

@@ -14,7 +14,7 @@ def check_call(mode: str, prompt, image, end_image, video, num_frames: int, heig
     if teacache_threshold is not None:
         if df:
             raise ValueError("teacache (step caching) is not supported for diffusion-forcing models: the "
-                             "original's maintainers found it breaks them (SkyReels-V2 issue #123); leave it off")
+                             "original's maintainers found it breaks them; leave it off")
         if not teacache_threshold >= 0:
             raise ValueError(f"teacache_threshold must be >= 0 (0 never skips a step), got {teacache_threshold}")
     prompts = prompt if df and isinstance(prompt, (list, tuple)) else [prompt]

@@ -13,7 +13,7 @@ from skyreels_jax.hub import is_remote
 
 MODES = ("text_to_video", "image_to_video", "first_last_frame", "diffusion_forcing")
 
-# The reference CLIs' negative prompts (reference §5.1): generate_video.py (T2V/I2V) is English,
+# The reference CLIs' negative prompts: generate_video.py (T2V/I2V) is English,
 # generate_video_df.py (diffusion forcing) uses the Chinese Wan default.
 NEGATIVE_PROMPT = ("Bright tones, overexposed, static, blurred details, subtitles, style, works, paintings, images, "
                    "static, overall gray, worst quality, low quality, JPEG compression residue, ugly, incomplete, "
@@ -24,7 +24,7 @@ NEGATIVE_PROMPT_DF = ("色调艳丽，过曝，静态，细节模糊不清，字
                       "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
                       "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
 
-# guidance_scale, shift per mode (reference §6.2); 30 steps everywhere
+# guidance_scale, shift per mode (the reference CLIs'); 30 steps everywhere
 DEFAULTS = {
     "text_to_video": dict(guidance_scale=6.0, shift=8.0),
     "image_to_video": dict(guidance_scale=5.0, shift=5.0),

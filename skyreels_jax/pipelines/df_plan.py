@@ -1,5 +1,5 @@
 """Diffusion-forcing plans as pure host functions: the windows (chunks) of a long video, and each
-window's timestep matrix with its clean prefix and end frame (reference §7)."""
+window's timestep matrix with its clean prefix and end frame."""
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +22,7 @@ class Window:
 
 
 def plan_windows(num_latents: int, base_latents: int, overlap_latents: int, first_prefix: int = 0) -> list[Window]:
-    """The reference's chunking (§7.4, as diffusers computes it): window 0 has min(L, B) frames, window
+    """The reference's chunking (as diffusers computes it): window 0 has min(L, B) frames, window
     i > 0 starts at i·(B − O), reuses O frames of history and has min(L − i·(B−O), B) frames."""
     if num_latents <= base_latents:
         return [Window(0, 0, num_latents, first_prefix)]

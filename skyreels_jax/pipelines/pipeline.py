@@ -101,7 +101,7 @@ class Pipeline:
                  overlap_mode: str = DF_DEFAULTS["overlap_mode"],
                  causal_attention: bool = DF_DEFAULTS["causal_attention"], work_dir=None,
                  progress: bool = True, teacache_threshold: float | None = None) -> np.ndarray:
-        """See API.md. For diffusion-forcing models, work_dir keeps finished windows so that a rerun
+        """See docs/api.md. For diffusion-forcing models, work_dir keeps finished windows so that a rerun
         of the same call after a crash continues where it stopped. teacache_threshold (text/image-
         to-video only; None: off) skips the DiT's block stack on steps whose input changed by less
         (pipelines.step_cache); `self.stats["teacache_skipped"]` then says how many steps it skipped."""

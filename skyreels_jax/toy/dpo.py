@@ -1,4 +1,4 @@
-"""Flow-DPO on the toy model (issue 10): of two samples of the same prompt, the one that follows it better wins.
+"""Flow-DPO on the toy model: of two samples of the same prompt, the one that follows it better wins.
 
     python -m skyreels_jax.toy.dpo [--model toy] [--workdir outputs/toy_dpo] [--pairs 512] [--steps N]
 

@@ -50,7 +50,7 @@ def vae_round_trip(model: str, n: int = 24) -> dict:
 
 
 def score(video: np.ndarray, colour: str, shape: str, direction: str) -> dict:
-    """The adherence measures of one 17-frame video; "all" is issue 10's: the captioned colour and
+    """The adherence measures of one 17-frame video; "all" is the adherence measure: the captioned colour and
     shape, moving the captioned way."""
     p, c = metrics.track(video, colour)
     present, moving = bool(p.mean() >= 0.9), metrics.direction_ok(c, direction)

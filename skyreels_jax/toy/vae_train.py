@@ -3,7 +3,7 @@
 It trains the diffusers `AutoencoderKLWan` with PyTorch and saves it with `save_pretrained`, so the
 shipped `vae/` folder is the published layout that `skyreels_jax.load_vae` reads. Why PyTorch:
 on this 2-core CPU a batch-8 training step of the same VAE took 12.2 s through XLA:CPU's
-conv3d gradient and 1.4 s through PyTorch's (measured for issue 10).
+conv3d gradient and 1.4 s through PyTorch's (measured while building the toy model).
 
 Loss: L1 + L2 with the pixels within `outline` px of the shape weighted 5x (they are a small part of
 each frame; weighting the shape's own pixels alone made spilling past an edge cheap, and every shape
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 # two spatial downsamplings, not Wan's three: 32x32 frames give an 8x8 latent. A 4x4 latent (8x) decoded
-# every shape as the same round blob (issue 10).
+# every shape as the same round blob.
 VAE_KW = dict(base_dim=8, z_dim=8, dim_mult=[1, 2, 4], num_res_blocks=1, temperal_downsample=[True, True],
               scale_factor_spatial=4)
 
