@@ -289,10 +289,10 @@ def load_captioner(path, fusion_path=None, dtype=None, *, greedy: bool = False, 
     import jax.numpy as jnp
     from transformers import AutoTokenizer
 
-    from skyreels_jax.models.qwen2_5_vl.loader import load_qwen2_5_vl
+    from skyreels_jax.models.qwen2.generate import Sampling, generate, left_pad
     from skyreels_jax.models.qwen2_5_vl import generate as vl
     from skyreels_jax.models.qwen2_5_vl.inputs import expand_placeholders, preprocess
-    from skyreels_jax.models.qwen2.generate import Sampling, generate, left_pad
+    from skyreels_jax.models.qwen2_5_vl.loader import load_qwen2_5_vl
     from skyreels_jax.nn.jit import free
 
     folder = Path(path)

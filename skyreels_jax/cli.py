@@ -4,19 +4,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from skyreels_jax import captioner_cli, enhancer_cli, generate
 from skyreels_jax.compilation_cache import ENV as CACHE_ENV
 from skyreels_jax.compilation_cache import enable_compilation_cache
+from skyreels_jax.conversion import cli as convert_cli
 from skyreels_jax.heap import ENV as TRIM_ENV
 from skyreels_jax.heap import trim_heap_after_compiles
+from skyreels_jax.training import cli as train_cli
+from skyreels_jax.training import preprocess_cli
 
 EPILOG = (f"Every command keeps compiled XLA programs in ${CACHE_ENV} when it is set, and hands the memory XLA's "
           f"compiler frees back to the OS after each compile (${TRIM_ENV}=0 turns that off). Importing skyreels_jax "
           "as a library does neither: call enable_compilation_cache() and trim_heap_after_compiles().")
-
-from skyreels_jax.conversion import cli as convert_cli
-from skyreels_jax import captioner_cli, enhancer_cli, generate
-from skyreels_jax.training import cli as train_cli
-from skyreels_jax.training import preprocess_cli
 
 
 def main(argv: list[str] | None = None) -> int:

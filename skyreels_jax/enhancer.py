@@ -131,8 +131,8 @@ def load_prompt_enhancer(path=DEFAULT_MODEL, dtype=None, *, mesh=None, max_new_t
     """
     from transformers import AutoTokenizer
 
-    from skyreels_jax.models.qwen2.loader import load_qwen2
     from skyreels_jax.hub import resolve
+    from skyreels_jax.models.qwen2.loader import load_qwen2
 
     folder = resolve(path)
     if dtype is None:

@@ -217,7 +217,8 @@ def group_mesh(sizes: str | None, sequence_parallel: str | None, devices=None):
     except ValueError:
         shape = []
     if len(shape) != 4:
-        raise ValueError(f"--mesh takes four sizes DATA,FSDP,CONTEXT,TENSOR (one may be -1), e.g. 1,2,4,1; got {sizes!r}")
+        raise ValueError(f"--mesh takes four sizes DATA,FSDP,CONTEXT,TENSOR (one may be -1), e.g. 1,2,4,1; "
+                         f"got {sizes!r}")
     if shape[2] != 1 and not sequence_parallel:  # the context devices would idle
         raise ValueError(f"--mesh {sizes} splits the video over context devices: give --sequence-parallel ulysses "
                          "or ring (or a context size of 1)")

@@ -41,8 +41,9 @@ def test_published_config_matches_diffusers_architecture(name):
 
 def test_reference_parameter_counts():
     """Counts measured on the diffusers 1.3B models."""
-    count = lambda name: sum(v.get_value().size for _, v in nnx.to_flat_state(nnx.split(
-        nnx.eval_shape(lambda: DiT(DiTConfig(**get_config(name).dit), rngs=nnx.Rngs(0))))[1]))
+    def count(name):
+        return sum(v.get_value().size for _, v in nnx.to_flat_state(nnx.split(
+            nnx.eval_shape(lambda: DiT(DiTConfig(**get_config(name).dit), rngs=nnx.Rngs(0))))[1]))
     assert count("DF-1.3B-540P") == 1_435_525_696
 
 

@@ -5,8 +5,14 @@ import argparse
 import pytest
 import torch
 
-from skyreels_jax.enhancer import (SYSTEM_MESSAGE, TEMPLATE, build_prompt, enhance_prompts, generation_settings,
-                                   load_prompt_enhancer)
+from skyreels_jax.enhancer import (
+    SYSTEM_MESSAGE,
+    TEMPLATE,
+    build_prompt,
+    enhance_prompts,
+    generation_settings,
+    load_prompt_enhancer,
+)
 from skyreels_jax.models.qwen2.generate import Sampling
 from tests.qwen_fixtures import build_reference, make_tokenizer, save_folder
 

@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from skyreels_jax import CheckpointError
+from skyreels_jax.models.qwen2.generate import forward, generate, left_pad
 from skyreels_jax.models.qwen2.keys import config_from_transformers
 from skyreels_jax.models.qwen2.loader import load_qwen2
-from skyreels_jax.models.qwen2.generate import forward, generate, left_pad
 from tests.conftest import rel_err
 from tests.qwen_fixtures import build_reference, save_folder
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from skyreels_jax.models.qwen2.loader import load_qwen2
 from skyreels_jax.models.qwen2.generate import Sampling, forward, generate, left_pad, process_logits
+from skyreels_jax.models.qwen2.loader import load_qwen2
 from tests.conftest import rel_err
 from tests.qwen_fixtures import build_reference, save_folder
 
@@ -83,8 +83,12 @@ def test_stop_tokens_and_repetition_penalty_match_transformers(models, use_cache
 
 
 def test_processors_match_transformers():
-    from transformers import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper,
-                              TopPLogitsWarper)
+    from transformers import (
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
 
     rng = np.random.default_rng(3)
     logits = rng.normal(0, 3, (3, 500)).astype(np.float32)

@@ -162,7 +162,8 @@ def test_dpo_preference_ranks_the_caption_followed():
     assert motion_score(backwards[8:], s["direction"]) < -0.5
     assert preference(frozen, clip, prompt) == 1 and preference(clip, frozen, prompt) == 0
     assert preference(clip, clip, prompt) is None
-    other = dict(colour="blue" if s["colour"] != "blue" else "red", shape="square" if s["shape"] != "square" else "circle")
+    other = dict(colour="blue" if s["colour"] != "blue" else "red",
+                 shape="square" if s["shape"] != "square" else "circle")
     for change in ("colour", "shape"):
         kw = dict(s, **{change: other[change]})
         wrong = render(kw["colour"], kw["shape"], s["direction"], speed=s["speed"], radius=s["radius"], seed=6)

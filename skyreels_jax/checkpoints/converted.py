@@ -31,8 +31,14 @@ from etils import epath
 from flax import nnx
 
 from skyreels_jax.checkpoints.fill import CheckpointError
-from skyreels_jax.checkpoints.orbax_io import (StreamingWriter, disk_leaves, layer_path, path_name, restore_module,
-                                               stored)
+from skyreels_jax.checkpoints.orbax_io import (
+    StreamingWriter,
+    disk_leaves,
+    layer_path,
+    path_name,
+    restore_module,
+    stored,
+)
 from skyreels_jax.hub import is_remote
 from skyreels_jax.nn.stack import is_stacked
 

@@ -18,10 +18,16 @@ import uuid
 
 from etils import epath
 
-from skyreels_jax.checkpoints.converted import (COMPONENT_FILE, FORMAT, MANIFEST, copy_as_is, read_component,
-                                                write_component)
-from skyreels_jax.models.components import COMPONENTS, find_components, open_source
+from skyreels_jax.checkpoints.converted import (
+    COMPONENT_FILE,
+    FORMAT,
+    MANIFEST,
+    copy_as_is,
+    read_component,
+    write_component,
+)
 from skyreels_jax.hub import as_epath, is_remote, resolve
+from skyreels_jax.models.components import COMPONENTS, find_components, open_source
 
 ALIASES = {"dit": "transformer"}
 

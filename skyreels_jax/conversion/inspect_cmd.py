@@ -8,9 +8,9 @@ from collections import Counter
 import numpy as np
 
 from skyreels_jax.checkpoints import CheckpointError
-from skyreels_jax.models.dit import DiTCheckpoint
 from skyreels_jax.checkpoints.converted import is_converted, read_component, read_manifest
 from skyreels_jax.models.components import find_components, open_source
+from skyreels_jax.models.dit import DiTCheckpoint
 
 
 def _summary(shapes_dtypes) -> str:

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from skyreels_jax.checkpoints.converted import read_component, read_manifest
-from skyreels_jax.models.components import check_stored, find_components, load_converted, open_source
 from skyreels_jax.hub import resolve
+from skyreels_jax.models.components import check_stored, find_components, load_converted, open_source
 
 # relative error allowed against the reference: float32 weights (or the source's own dtype) vs bf16 rounding
 TOLERANCE = {"float32": 1e-5, "keep": 1e-5, "bfloat16": 3e-2}

@@ -16,8 +16,14 @@ import jax.numpy as jnp
 from etils import epath
 from flax import nnx
 
-from skyreels_jax.checkpoints.converted import (Source, abstract_state, local_copy, read_component,
-                                                restore_component, stored_problems)
+from skyreels_jax.checkpoints.converted import (
+    Source,
+    abstract_state,
+    local_copy,
+    read_component,
+    restore_component,
+    stored_problems,
+)
 from skyreels_jax.models import clip, dit, umt5, vae
 from skyreels_jax.models.clip.loader import CLIP_PTH
 from skyreels_jax.models.umt5.loader import T5_PTH

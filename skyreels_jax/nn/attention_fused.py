@@ -46,7 +46,8 @@ def splash_attention(q: jax.Array, k: jax.Array, v: jax.Array, k_mask: jax.Array
     lk = k.shape[1]
     bq, bk = _tile(lq), _tile(lk)
     pq, pk = -(-lq // bq) * bq, -(-lk // bk) * bk
-    to_heads = lambda x, length: jnp.pad(x, ((0, 0), (0, length - x.shape[1]), (0, 0), (0, 0))).transpose(0, 2, 1, 3)
+    def to_heads(x, length):
+        return jnp.pad(x, ((0, 0), (0, length - x.shape[1]), (0, 0), (0, 0))).transpose(0, 2, 1, 3)
     qh = to_heads((q.astype(jnp.float32) * scale).astype(q.dtype), pq)  # splash does not scale the logits
     kh, vh = to_heads(k, pk), to_heads(v.astype(q.dtype), pk)
     valid = jnp.ones((b, lk), bool) if k_mask is None else jnp.broadcast_to(k_mask.astype(bool), (b, lk))

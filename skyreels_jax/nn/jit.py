@@ -17,7 +17,6 @@ import functools
 import jax
 from flax import nnx
 
-
 CPU_COMPILER_OPTIONS = {"xla_disable_hlo_passes": "while-loop-invariant-code-motion"}
 
 

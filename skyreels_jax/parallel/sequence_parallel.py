@@ -23,8 +23,13 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from skyreels_jax.nn.attention import (attention, online_softmax_finish, online_softmax_init, online_softmax_step,
-                                      register_backend)
+from skyreels_jax.nn.attention import (
+    attention,
+    online_softmax_finish,
+    online_softmax_init,
+    online_softmax_step,
+    register_backend,
+)
 
 AXIS = "context"
 _HIDDEN = jnp.iinfo(jnp.int32).max  # block id of padded keys: visible to no query

@@ -12,8 +12,8 @@ from jax.sharding import PartitionSpec as P
 
 from skyreels_jax.media import to_unit_range
 from skyreels_jax.models.dit.condition import frame_mask
-from skyreels_jax.parallel.mesh import current_mesh
 from skyreels_jax.models.vae.split import latent_spec
+from skyreels_jax.parallel.mesh import current_mesh
 
 
 def _to_uint8(frames: jax.Array) -> jax.Array:

@@ -45,7 +45,8 @@ def window_schedule(length: int, prefix: int, end_frame: bool, template, ar_step
     noisy = length - prefix
     matrix, _, mask, _ = generate_timestep_matrix(noisy, template, noisy, ar_step, 0, causal_block_size)
     rows = matrix.shape[0]
-    clean = lambda n: (np.zeros((rows, n), matrix.dtype), np.zeros((rows, n), bool))
+    def clean(n):
+        return (np.zeros((rows, n), matrix.dtype), np.zeros((rows, n), bool))
     parts = [clean(prefix), (matrix, mask)] + ([clean(1)] if end_frame else [])
     return np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
 

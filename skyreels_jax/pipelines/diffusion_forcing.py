@@ -21,14 +21,13 @@ import numpy as np
 from flax import nnx
 from tqdm.auto import tqdm
 
+from skyreels_jax.media import to_unit_range
 from skyreels_jax.models.dit import fps_index
 from skyreels_jax.nn.jit import jit
 from skyreels_jax.parallel.placement import to_device
-from skyreels_jax.media import to_unit_range
 from skyreels_jax.pipelines.conditioning import decode_to_uint8
 from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_schedule
 from skyreels_jax.schedulers import flow_timesteps, flow_unipc
-
 
 # The diffusion-forcing options of a pipeline call and their defaults (the original CLI's): the one place
 # that DFSettings, the call's signature and checks, and the command line read them from.
@@ -144,7 +143,8 @@ def generate(dit, vae, encode_text, encode_video, *, prompts: list[str], negativ
     # the whole video's latents: noise until a window writes its frames. In latent overlap mode a window's
     # history is the frames the window before wrote last, already in place; the track is decoded at the end.
     track = jax.random.normal(jax.random.PRNGKey(seed), shape) if latents is None else to_device(latents, np.float32)
-    encode = lambda frames: encode_video(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
+    def encode(frames):
+        return encode_video(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
     start = (encode(image[None]) if image is not None else
              encode(to_unit_range(video[-overlap_history:])) if video is not None else None)
     end = encode(end_image[None]) if end_image is not None else None

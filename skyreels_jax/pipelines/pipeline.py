@@ -13,17 +13,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from skyreels_jax.hub import resolve
+from skyreels_jax.media import load_image, load_video, resize_crop, to_unit_range
 from skyreels_jax.models.clip import load_image_encoder
 from skyreels_jax.models.components import load_converted
 from skyreels_jax.models.dit.loader import check_overrides, load_transformer_cached
 from skyreels_jax.models.umt5 import load_text_encoder
 from skyreels_jax.models.vae import load_vae
-from skyreels_jax.hub import resolve
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import diffusion_forcing
 from skyreels_jax.pipelines.checks import check_call
 from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
-from skyreels_jax.media import load_image, load_video, resize_crop, to_unit_range
 from skyreels_jax.pipelines.conditioning import decode_to_uint8, image_condition
 from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
 from skyreels_jax.pipelines.sampling import denoise
@@ -180,7 +180,8 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     if dtype is None:
         dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
     if folder.layout == "converted":  # Orbax checkpoints from `python -m convert`: restored onto the mesh
-        load = lambda name, dt=dtype, **kw: load_converted(folder.root, name, dt, **kw)
+        def load(name, dt=dtype, **kw):
+            return load_converted(folder.root, name, dt, **kw)
         return Pipeline(folder, load("transformer", mesh=mesh, **check_overrides(dit_overrides)),
                         load("vae", jnp.float32, parts=("decoder",)), Lazy(lambda: load("text_encoder", mesh=mesh)),
                         Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,

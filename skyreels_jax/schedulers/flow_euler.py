@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Sequence
 
-from jax.typing import ArrayLike
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from skyreels_jax.schedulers import frames
 from skyreels_jax.schedulers.sigmas import flow_sigmas, flow_timesteps

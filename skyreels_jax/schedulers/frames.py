@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+
 def counter(per_frame: int | None, sample_shape: Sequence[int]) -> np.ndarray:
     """A zero step counter: [] or [F], after checking that sample_shape has F frames on axis 1."""
     if per_frame is None:

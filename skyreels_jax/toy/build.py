@@ -119,13 +119,15 @@ def main(argv=None) -> int:
     ap.add_argument("--stop-after", choices=["vae", "latents", "dit"], help="stop after this stage")
     args = ap.parse_args(argv)
     work, t0 = Path(args.workdir), time.perf_counter()
-    stage = lambda name: print(f"[{time.perf_counter() - t0:6.0f} s] {name}", flush=True)
+    def stage(name):
+        return print(f"[{time.perf_counter() - t0:6.0f} s] {name}", flush=True)
     pipe = work / "pipeline"
 
     stage("render dataset")
     ds = dataset.build(work / "data", num_train=args.num_train)
     clips = _videos(ds, "train")
-    done = lambda folder: (folder / "config.json").exists()  # stages save atomically: rerunning resumes
+    def done(folder):
+        return (folder / "config.json").exists()  # stages save atomically: rerunning resumes
     if not done(pipe / "vae"):
         from skyreels_jax.toy.vae_train import save_atomically, train_vae
 

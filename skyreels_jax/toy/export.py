@@ -9,8 +9,8 @@ import numpy as np
 from flax import nnx
 from safetensors.numpy import save_file
 
-from skyreels_jax.models.dit import keys as dit_keys
 from skyreels_jax.models.dit import DiTConfig
+from skyreels_jax.models.dit import keys as dit_keys
 
 
 def to_torch(leaf: str, tensor: np.ndarray) -> np.ndarray:

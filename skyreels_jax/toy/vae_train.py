@@ -60,8 +60,9 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
               threads: int = 1) -> Path:
     """Train on uint8 clips [N, F, H, W, 3] (from `init`, a saved VAE folder, if given) and save the
     diffusers folder `out`; returns `out`. decoder_only trains the decoder alone and keeps the
-    encoder and the latent statistics, so latents encoded before stay valid. threads: PyTorch's intra-op threads; with other jobs on the machine
-    one thread ran a step 6x faster than two (spinning threads wait for busy cores)."""
+    encoder and the latent statistics, so latents encoded before stay valid. threads: PyTorch's intra-op
+    threads; with other jobs on the machine one thread ran a step 6x faster than two (spinning threads
+    wait for busy cores)."""
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(seed)
@@ -87,7 +88,8 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
         rec = (weight * (err.abs() + err ** 2)).mean()
         # the shape's mean colour per frame: a global term, or the decoder settles on two hues
         area = shape.sum(dim=(3, 4))
-        hue = lambda v: (v * shape).sum(dim=(3, 4)) / area.clamp(min=1.0)
+        def hue(v):
+            return (v * shape).sum(dim=(3, 4)) / area.clamp(min=1.0)
         colour = ((hue(y) - hue(x)) ** 2 * (area > 0)).mean()
         norm = (mu ** 2).mean()
         loss = rec + colour_weight * colour + latent_weight * norm
@@ -97,7 +99,8 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
         opt.step()
         sched.step()
         if step % log_every == 0 or step == steps:
-            print(f"vae step {step}/{steps} rec={rec.item():.4f} colour={colour.item():.4f} latent_ms={norm.item():.3f} "
+            print(f"vae step {step}/{steps} rec={rec.item():.4f} colour={colour.item():.4f} "
+                  f"latent_ms={norm.item():.3f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     vae.eval()
     if decoder_only:

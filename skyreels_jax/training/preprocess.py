@@ -52,7 +52,8 @@ class Encoders:
         if vae is None or text_encoder is None:
             raise ValueError("give a model folder, or both a VAE and a text encoder")
         if i2v and image_encoder is None:
-            raise ValueError("image-to-video preprocessing needs an image encoder (an I2V model folder or a CLIP folder)")
+            raise ValueError("image-to-video preprocessing needs an image encoder "
+                             "(an I2V model folder or a CLIP folder)")
         return cls(load_vae(vae, parts=("encoder",)), load_text_encoder(text_encoder),  # preprocessing only encodes
                    load_image_encoder(image_encoder) if i2v else None)
 

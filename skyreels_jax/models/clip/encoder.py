@@ -54,7 +54,8 @@ def as_rgb_list(images) -> list[np.ndarray]:
         if image.ndim == 2:
             image = image[..., None]
         if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-            raise ValueError(f"image {i} has shape {image.shape}; expected [H, W, 3] (also [H, W], [H, W, 1], [H, W, 4])")
+            raise ValueError(f"image {i} has shape {image.shape}; expected [H, W, 3] "
+                             "(also [H, W], [H, W, 1], [H, W, 4])")
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise ValueError(f"image {i} is empty ({image.shape[0]}×{image.shape[1]})")
         image = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
@@ -65,8 +66,10 @@ def as_rgb_list(images) -> list[np.ndarray]:
 def _cubic_weights(in_size: int, out_size: int, a: float = -0.75) -> np.ndarray:
     """[out, in] matrix of torch's bicubic interpolate (align_corners=False, edge pixels repeated)."""
     a = np.float32(a)
-    near = lambda x: ((a + 2) * x - (a + 3)) * x * x + 1          # the kernel for |x| <= 1
-    far = lambda x: ((a * x - 5 * a) * x + 8 * a) * x - 4 * a     # the kernel for 1 < |x| < 2
+    def near(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1          # the kernel for |x| <= 1
+    def far(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a     # the kernel for 1 < |x| < 2
     # as torch's CPU kernel rounds it: float32 scale, one fused multiply-add, float32 result
     scale = np.float64(np.float32(in_size / out_size))
     src = (scale * (np.arange(out_size) + 0.5) - 0.5).astype(np.float32)

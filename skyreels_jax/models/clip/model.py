@@ -14,8 +14,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from skyreels_jax.nn import MLP, LayerNorm, Linear, attention, matmul
-from skyreels_jax.nn.stack import stacked
 from skyreels_jax.nn.dtypes import DtypeConfig
+from skyreels_jax.nn.stack import stacked
 
 ACTIVATIONS = {
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
@@ -68,7 +68,8 @@ class Block(nnx.Module):
     def __call__(self, x):
         dtype = x.dtype
         h = self.norm1(x).astype(dtype)
-        split = lambda t: t.reshape(*t.shape[:2], self.num_heads, -1)
+        def split(t):
+            return t.reshape(*t.shape[:2], self.num_heads, -1)
         out = attention(split(self.q(h)), split(self.k(h)), split(self.v(h)), backend=self.backend)
         x = (x.astype(jnp.float32) + self.o(out.reshape(x.shape), out_dtype=jnp.float32)).astype(dtype)
         return (x.astype(jnp.float32) + self.mlp(self.norm2(x).astype(dtype), out_dtype=jnp.float32)).astype(dtype)

@@ -76,7 +76,8 @@ class SelfAttention(nnx.Module):
     def __call__(self, x, rope, q_block=None, k_block=None):
         b, length, d = x.shape
         dtype = x.dtype
-        split = lambda t: t.astype(dtype).reshape(b, length, self.num_heads, d // self.num_heads)
+        def split(t):
+            return t.astype(dtype).reshape(b, length, self.num_heads, d // self.num_heads)
         q = apply_rope(split(self.norm_q(self.q(x))), *rope)  # RMSNorm over the full dim, before the head split
         k = apply_rope(split(self.norm_k(self.k(x))), *rope)
         v = split(self.v(x))
@@ -104,7 +105,8 @@ class CrossAttention(nnx.Module):
 
     def __call__(self, x, context, image_context=None):
         dtype = x.dtype
-        split = lambda t: t.astype(dtype).reshape(*t.shape[:2], self.num_heads, -1)
+        def split(t):
+            return t.astype(dtype).reshape(*t.shape[:2], self.num_heads, -1)
         q = split(self.norm_q(self.q(x)))
         out = attention(q, split(self.norm_k(self.k(context))), split(self.v(context)), backend=self.backend)
         if image_context is not None:

@@ -85,7 +85,8 @@ def torch_shape(leaf: str, shape: tuple[int, ...]) -> tuple[int, ...]:
 def describe(keys) -> str:
     """A short name of the variant a set of checkpoint keys belongs to."""
     keys = list(keys)
-    has = lambda *parts: any(p in k for k in keys for p in parts)
+    def has(*parts):
+        return any(p in k for k in keys for p in parts)
     if has("emb_pos", "image_embedder.pos_embed"):
         kind = "FLF2V (image cross-attention with a two-image position embedding)"
     elif has("k_img", "add_k_proj"):

@@ -53,7 +53,8 @@ def config_from_original(cfg: dict, source: SafetensorsFolder) -> DiTConfig:
     model_type = cfg.get("model_type", "t2v")
     if model_type not in ("t2v", "i2v", "flf2v"):
         raise ValueError(f"unknown model_type {model_type!r} in config.json; expected t2v, i2v or flf2v")
-    shape = lambda key, axis, default: source.shape(key)[axis] if key in source.keys() else default
+    def shape(key, axis, default):
+        return source.shape(key)[axis] if key in source.keys() else default
     image = model_type in ("i2v", "flf2v")
     return DiTConfig(
         dim=cfg["dim"], ffn_dim=cfg["ffn_dim"], num_heads=cfg["num_heads"], num_layers=cfg["num_layers"],

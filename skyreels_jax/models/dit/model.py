@@ -16,14 +16,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from skyreels_jax.models.dit.checks import check_inputs
 from skyreels_jax.models.dit.block import Block, Head, ImageEmbedding, PatchEmbed
+from skyreels_jax.models.dit.checks import check_inputs
 from skyreels_jax.nn import MLP, Embed, Linear, rope_tables, timestep_embedding
-from skyreels_jax.nn.jit import jit_call
-from skyreels_jax.nn.embeddings import gelu_tanh
-from skyreels_jax.nn.stack import stacked
 from skyreels_jax.nn.dtypes import DtypeConfig
+from skyreels_jax.nn.embeddings import gelu_tanh
+from skyreels_jax.nn.jit import jit_call
 from skyreels_jax.nn.sharding import constrain
+from skyreels_jax.nn.stack import stacked
 
 TOKENS = ("batch", "length", None)  # the token stream [B, L, D]: the CFG pair over data, tokens over context
 

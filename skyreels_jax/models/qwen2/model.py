@@ -16,8 +16,8 @@ import numpy as np
 from flax import nnx
 
 from skyreels_jax.nn import Linear, RMSNorm
-from skyreels_jax.nn.stack import stacked
 from skyreels_jax.nn.dtypes import DtypeConfig
+from skyreels_jax.nn.stack import stacked
 
 Cache = tuple[jax.Array, jax.Array]  # (keys, values), each [layers, B, S, kv_heads, head_dim]
 
@@ -72,10 +72,10 @@ class Attention(nnx.Module):
 
     def project(self, x, cos, sin):
         """q [B, L, heads, d], k and v [B, L, kv_heads, d], RoPE applied to q and k."""
-        b, l = x.shape[:2]
-        q = self.q(x).reshape(b, l, self.num_heads, self.head_dim)
-        k = self.k(x).reshape(b, l, self.num_kv_heads, self.head_dim)
-        v = self.v(x).reshape(b, l, self.num_kv_heads, self.head_dim)
+        b, length = x.shape[:2]
+        q = self.q(x).reshape(b, length, self.num_heads, self.head_dim)
+        k = self.k(x).reshape(b, length, self.num_kv_heads, self.head_dim)
+        v = self.v(x).reshape(b, length, self.num_kv_heads, self.head_dim)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
     def output(self, q, keys, values, mask):

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from skyreels_jax.models.qwen2_5_vl.model import Qwen2_5_VL, rope_index
 from skyreels_jax.models.qwen2.generate import Sampling, process_logits
+from skyreels_jax.models.qwen2_5_vl.model import Qwen2_5_VL, rope_index
 
 
 @dataclasses.dataclass

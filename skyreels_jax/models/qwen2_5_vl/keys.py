@@ -63,14 +63,16 @@ def config_from_transformers(cfg: dict, dtype: str = "float32", param_dtype: str
     rope = dict(text.get("rope_parameters") or text.get("rope_scaling") or {})
     if rope.get("rope_type", rope.get("type")) in ("mrope", "default", None):
         text.pop("rope_scaling", None)
-        text["rope_parameters"] = {"rope_type": "default", "rope_theta": rope.get("rope_theta", text.get("rope_theta", 1e6))}
+        theta = rope.get("rope_theta", text.get("rope_theta", 1e6))
+        text["rope_parameters"] = {"rope_type": "default", "rope_theta": theta}
     text["model_type"] = "qwen2"
     text_cfg = qwen2_keys.config_from_transformers(text, dtype=dtype, param_dtype=param_dtype, **text_overrides)
     v = cfg["vision_config"]
     if v.get("hidden_act", "silu") != "silu":
         raise NotImplementedError(f"vision hidden_act {v['hidden_act']!r} is not supported; Qwen2.5-VL uses silu")
-    vision = VisionConfig(depth=v["depth"], dim=v["hidden_size"], ffn_dim=v["intermediate_size"], num_heads=v["num_heads"],
-                          out_dim=v.get("out_hidden_size", text_cfg.dim), patch_size=v.get("patch_size", 14),
+    vision = VisionConfig(depth=v["depth"], dim=v["hidden_size"], ffn_dim=v["intermediate_size"],
+                          num_heads=v["num_heads"], out_dim=v.get("out_hidden_size", text_cfg.dim),
+                          patch_size=v.get("patch_size", 14),
                           temporal_patch_size=v.get("temporal_patch_size", 2),
                           merge_size=v.get("spatial_merge_size", 2), window_size=v.get("window_size", 112),
                           fullatt_blocks=tuple(v.get("fullatt_block_indexes", ())), in_channels=v.get("in_channels", 3),

@@ -106,9 +106,9 @@ class Qwen2_5_VL(nnx.Module):
     def prefill_inputs(self, ids, positions, vision_tokens, where):
         """Input embeddings [B, L, dim] (vision tokens [K, dim] at flat slots `where` [K]) and mRoPE tables."""
         cfg = self.config
-        b, l = ids.shape
-        x = jnp.take(self.lm.embed[...], ids, axis=0).astype(cfg.text.compute_dtype).reshape(b * l, -1)
-        x = x.at[where].set(vision_tokens.astype(x.dtype)).reshape(b, l, -1)
+        b, length = ids.shape
+        x = jnp.take(self.lm.embed[...], ids, axis=0).astype(cfg.text.compute_dtype).reshape(b * length, -1)
+        x = x.at[where].set(vision_tokens.astype(x.dtype)).reshape(b, length, -1)
         cos, sin = mrope_tables(positions, cfg.text.head_dim, cfg.text.rope_theta, cfg.mrope_section)
         return x, cos, sin
 

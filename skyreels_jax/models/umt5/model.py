@@ -16,8 +16,8 @@ import numpy as np
 from flax import nnx
 
 from skyreels_jax.nn import Linear, RMSNorm, attention
-from skyreels_jax.nn.stack import stacked
 from skyreels_jax.nn.dtypes import DtypeConfig
+from skyreels_jax.nn.stack import stacked
 
 ACTIVATIONS = {
     "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
@@ -82,7 +82,8 @@ class Attention(nnx.Module):
         self.o = Linear(cfg.inner_dim, cfg.dim, axes=("heads", "embed"), **kw)
 
     def __call__(self, x, bias, mask):
-        split = lambda t: t.reshape(*t.shape[:2], self.num_heads, -1)
+        def split(t):
+            return t.reshape(*t.shape[:2], self.num_heads, -1)
         out = attention(split(self.q(x)), split(self.k(x)), split(self.v(x)), bias=bias, k_mask=mask,
                         scale=1.0, backend=self.backend)
         return self.o(out.reshape(*x.shape[:2], -1), out_dtype=jnp.float32)

@@ -52,7 +52,8 @@ def config_from_diffusers(cfg: dict) -> VAEConfig:
         raise ValueError(f"only the Wan2.1 VAE is supported (no residual blocks, patching or extra attention); "
                          f"this config has {unsupported}")
     defaults = VAEConfig()
-    get = lambda key, default: default if cfg.get(key) is None else cfg[key]
+    def get(key, default):
+        return default if cfg.get(key) is None else cfg[key]
     return VAEConfig(
         base_dim=get("base_dim", defaults.base_dim), decoder_base_dim=cfg.get("decoder_base_dim"),
         z_dim=get("z_dim", defaults.z_dim), dim_mult=get("dim_mult", defaults.dim_mult),

@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from skyreels_jax.models.vae.blocks import CausalConv3d, ChannelRMSNorm, MidBlock, Resample, ResBlock
 from skyreels_jax.nn.jit import jit, jit_call
-from skyreels_jax.models.vae.blocks import CausalConv3d, ChannelRMSNorm, MidBlock, ResBlock, Resample
 
 WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
                       0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921)
