@@ -44,11 +44,11 @@ class Encoders:
         from skyreels_jax.models.vae import load_vae
 
         if model is not None:
-            from skyreels_jax.pipelines.components import inspect_folder
+            from skyreels_jax.models.components import find_components
 
-            folder = inspect_folder(model)
-            vae, text_encoder = vae or folder.vae, text_encoder or folder.text_encoder
-            image_encoder = image_encoder or folder.image_encoder
+            found = find_components(model)
+            vae, text_encoder = vae or found.get("vae"), text_encoder or found.get("text_encoder")
+            image_encoder = image_encoder or found.get("image_encoder")
         if vae is None or text_encoder is None:
             raise ValueError("give a model folder, or both a VAE and a text encoder")
         if i2v and image_encoder is None:
