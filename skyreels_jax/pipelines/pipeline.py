@@ -174,7 +174,7 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     an Orbax checkpoint so that the next start skips the conversion (see checkpoints.cache).
     With a mesh (skyreels_jax.parallel.make_mesh) the DiT and encoders are sharded over it and
     every call runs under it. dit_overrides sets DiTConfig fields that do not change the weights
-    (dit_loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
+    (models.dit.loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
     """
     folder = inspect_folder(resolve(path_or_hub_id))
     if dtype is None:

@@ -3,7 +3,7 @@
 The vision encoder runs first (jitted per grid shape); its tokens replace the placeholders in the
 prefill, which uses the multimodal RoPE. Each later step feeds one text token at its 1D position
 (prompt length + step + the row's rope delta) through the plain Qwen2 step, with the same
-logits processing as qwen2_generate (greedy, or temperature / top-k / top-p, repetition penalty).
+logits processing as qwen2/generate.py (greedy, or temperature / top-k / top-p, repetition penalty).
 """
 from __future__ import annotations
 

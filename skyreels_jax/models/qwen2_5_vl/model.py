@@ -94,7 +94,7 @@ def rope_index(ids, mask, cfg: Qwen2_5_VLConfig, image_grid_thw=None, video_grid
 
 
 class Qwen2_5_VL(nnx.Module):
-    """`visual` (VisionEncoder) and `lm` (Qwen2); see qwen2_5_vl_generate for forward and generate."""
+    """`visual` (VisionEncoder) and `lm` (Qwen2); see generate.py for forward and generate."""
 
     def __init__(self, config: Qwen2_5_VLConfig, *, rngs: nnx.Rngs | None = None, visual: VisionEncoder | None = None,
                  lm: Qwen2 | None = None):

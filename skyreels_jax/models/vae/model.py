@@ -5,7 +5,7 @@
 the reference (encode: frame 0 alone, then 4-frame chunks; decode: one latent frame at a time)
 as a first step followed by a `lax.scan` over the remaining chunks, carrying the causal cache, so
 memory and compile time do not grow with the video length. Optional spatial tiling with blended
-overlaps bounds memory for large frames (see vae_tiling.py).
+overlaps bounds memory for large frames (see tiling.py).
 
 A WanVAE may hold only one half (`parts=("decoder",)`: post_quant_conv + decoder; `("encoder",)`:
 encoder + quant_conv), so that a process that only decodes (text-to-video) or only encodes
