@@ -123,7 +123,7 @@ def _sharded_check():
 def test_loading_onto_a_mesh_matches_one_device():
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root), "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
-    result = subprocess.run([sys.executable, "-c", "from tests.test_qwen_loading import _sharded_check as c; c()"],
+    result = subprocess.run([sys.executable, "-c", "from tests.test_qwen2_loading import _sharded_check as c; c()"],
                             cwd=root, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "qwen sharded vs single device" in result.stdout
