@@ -352,3 +352,11 @@ def test_conversion_memory_at_real_width_does_not_grow_with_depth(tmp_path):
         shutil.rmtree(tmp_path / f"src{layers}")
     assert max(peaks) < 1024, peaks                          # MiB
     assert peaks[1] < peaks[0] + 256, peaks                  # 3x the depth, the same peak
+
+
+def test_python_m_convert_runs_from_a_checkout(tmp_path):
+    """The top-level convert/ shim: `python -m convert` from the repository root runs the package's tools."""
+    root = Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, "-m", "convert", "inspect", str(tmp_path / "missing")], cwd=root,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "does not exist" in out.stderr, out.stderr
