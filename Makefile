@@ -2,7 +2,7 @@
 # the environment in .venv. torch (test extra only) is pinned to the 2.13.0 CPU wheel.
 PY := .venv/bin/python
 
-.PHONY: demo test test-slow bench clean-venv
+.PHONY: demo test lint test-slow bench clean-venv
 
 .venv/core.stamp: pyproject.toml
 	python3 -m venv .venv
@@ -17,10 +17,15 @@ PY := .venv/bin/python
 demo: .venv/core.stamp
 	.venv/bin/skyreels-jax demo --out outputs/demo.mp4
 
-# pytest exits 5 when it collects no test; that is reported, not treated as a crash.
+# ruff first (the lint rules are in pyproject.toml); pytest exits 5 when it collects no test: that is
+# reported, not treated as a crash.
 test: .venv/test.stamp
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+
+lint: .venv/test.stamp
+	$(PY) -m ruff check .
 
 test-slow: .venv/test.stamp
 	$(PY) -m pytest -q -m slow -s $(PYTEST_ARGS)

@@ -62,8 +62,8 @@ def main() -> None:
     import jax
     import torch
 
-    from skyreels_jax.checkpoints.qwen2_loader import load_qwen2
-    from skyreels_jax.models.qwen2_generate import generate
+    from skyreels_jax.models.qwen2.generate import generate
+    from skyreels_jax.models.qwen2.loader import load_qwen2
 
     torch.set_num_threads(os.cpu_count())
     rows = []

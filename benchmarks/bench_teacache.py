@@ -53,10 +53,11 @@ def report(repeats: int = 2, steps: int = 30, thresholds=(0.0, 0.5, 1.0, 1.5), d
     pipeline_module = importlib.import_module("skyreels_jax.pipelines.pipeline")
     pipeline_module.denoise = timed_denoise
     settings = (None, *thresholds)
-    call = lambda threshold: pipe("a red circle moves left", negative_prompt="blurry", num_frames=FRAMES,
-                                  height=SIZE, width=SIZE, num_steps=steps, guidance_scale=5.0, shift=8.0,
-                                  latents=noise, progress=False,
-                                  **({} if threshold is None else dict(teacache_threshold=threshold)))
+    def call(threshold):
+        return pipe("a red circle moves left", negative_prompt="blurry", num_frames=FRAMES,
+                                      height=SIZE, width=SIZE, num_steps=steps, guidance_scale=5.0, shift=8.0,
+                                      latents=noise, progress=False,
+                                      **({} if threshold is None else dict(teacache_threshold=threshold)))
     whole, loops = {t: [] for t in settings}, {t: [] for t in settings}
     videos, skipped = {}, {}
     try:

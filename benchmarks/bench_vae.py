@@ -42,7 +42,8 @@ def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, 
         vae = sj.load_vae(folder, parts=(op + "r",))  # the half the op uses, as the pipelines load it
         kw = {"tile": tile} if tile else {}
         fn = (lambda: vae.decode(x, **kw)) if op == "decode" else (lambda: vae.encode(x, **kw))
-        run = lambda: np.asarray(jax.block_until_ready(fn()))
+        def run():
+            return np.asarray(jax.block_until_ready(fn()))
     else:
         import torch
         from diffusers import AutoencoderKLWan

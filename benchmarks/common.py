@@ -14,7 +14,15 @@ import sys
 import time
 from pathlib import Path
 
+from skyreels_jax.compilation_cache import enable_compilation_cache
+from skyreels_jax.heap import trim_heap_after_compiles
+
 ROOT = Path(__file__).resolve().parents[1]
+
+# measure what the `skyreels-jax` command runs: the heap trim on, the compilation cache where
+# $SKYREELS_JAX_CACHE_DIR is set
+enable_compilation_cache()
+trim_heap_after_compiles()
 
 
 def vm_mib(field: str = "VmRSS") -> float:

@@ -29,7 +29,8 @@ def compile_forward(config_name: str, dtype: str, latent: tuple[int, int, int], 
     abstract = nnx.eval_shape(lambda: DiT(cfg, rngs=nnx.Rngs(0)))
     graphdef, state = nnx.split(abstract)
     f, h, w = latent
-    spec = lambda shape, dt=jnp.float32: jax.ShapeDtypeStruct(shape, dt)
+    def spec(shape, dt=jnp.float32):
+        return jax.ShapeDtypeStruct(shape, dt)
     args = [spec((batch, f, h, w, cfg.in_dim)), spec((batch, f)), spec((batch, 512, cfg.text_dim), jnp.dtype(dtype)),
             spec((batch, 257, cfg.image_dim)) if cfg.image_dim else None,
             spec((batch,), jnp.int32) if cfg.inject_sample_info else None]

@@ -73,8 +73,11 @@ def write_source(folder: Path, layers: int) -> tuple[int, int]:
 CHILD = """
 import sys, time
 import jax, orbax.checkpoint, flax, numpy
-from convert.convert_cmd import convert
-from skyreels_jax.checkpoints.converted import load_converted
+from skyreels_jax.conversion.convert_cmd import convert
+from skyreels_jax.heap import trim_heap_after_compiles
+from skyreels_jax.models.components import load_converted
+
+trim_heap_after_compiles()  # as the skyreels-jax command runs
 
 def status(field):
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field + ":"))

@@ -1,4 +1,4 @@
-"""Peak memory of long diffusion-forcing generation against its length (issue 6: flat in length).
+"""Peak memory of long diffusion-forcing generation against its length (it should stay flat in length).
 
     .venv/bin/python -m benchmarks.df_memory [--size 256] [--frames 33 129]
 

@@ -139,7 +139,8 @@ def main() -> None:
           f"{args.dtype}")
     print("| | diffusers (torch CPU) | skyreels_jax | ratio |\n|---|---|---|---|")
     print(f"| forward (warm) | {ref['time_s']:.2f} s | {ours['time_s']:.2f} s | {ours['time_s'] / ref['time_s']:.2f} |")
-    print(f"| peak RSS | {ref['peak_mib']:.0f} MiB | {ours['peak_mib']:.0f} MiB | {ours['peak_mib'] / ref['peak_mib']:.2f} |")
+    print(f"| peak RSS | {ref['peak_mib']:.0f} MiB | {ours['peak_mib']:.0f} MiB "
+          f"| {ours['peak_mib'] / ref['peak_mib']:.2f} |")
     print(f"| load; first call (compile + run) | – | {ours['load_s']:.1f} s; {ours['first_s']:.1f} s | |")
     print(f"relative error ‖ours−ref‖/‖ref‖ = {r['rel_err']:.2e}")
 

@@ -56,7 +56,8 @@ def run_ours(a) -> dict:
     latents = jax.random.normal(keys[0], (1, f, h, w, cfg.in_dim), jnp.float32)
     context = (0.1 * jax.random.normal(keys[1], (2, 512, cfg.text_dim))).astype(jnp.bfloat16)
     state = flow_unipc.init(30, 8.0, latents.shape)
-    step = lambda x, s: _step(graphdef, params, "unipc", x, s, context, None, None, jnp.float32(6.0))
+    def step(x, s):
+        return _step(graphdef, params, "unipc", x, s, context, None, None, jnp.float32(6.0))
     start = time.perf_counter()
     latents, state = step(latents, state)
     latents.block_until_ready()

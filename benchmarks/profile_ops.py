@@ -76,9 +76,9 @@ def dit_call(dtype: str, layers: int):
 
 def vae_call(op: str):
     import jax
+    from flax import nnx
 
     from skyreels_jax.models.vae import VAEConfig, WanVAE
-    from flax import nnx
 
     vae = WanVAE(VAEConfig(), rngs=nnx.Rngs(0))
     rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@
     dit = skyreels_jax.load_transformer(folder, config=cfg.dit)
 
 Architectures are from diffusers' SkyReels-V2 conversion script; sampling defaults from the
-original CLI (reference §2, §6.2). FLF2V models exist only in the diffusers layout: they
+original CLI. FLF2V models exist only in the diffusers layout: they
 are the I2V weights plus a zero-initialised position embedding over 2×257 CLIP tokens.
 """
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Command-line checkpoint tools: `python -m convert --help`. The key maps live in skyreels_jax.checkpoints."""
+"""`python -m convert` from a checkout: the checkpoint tools of skyreels_jax.conversion (see its --help)."""

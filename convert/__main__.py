@@ -1,22 +1,7 @@
-"""python -m convert {convert,verify,inspect}: PyTorch SkyReels-V2 checkpoints to verified Flax/Orbax ones."""
-from __future__ import annotations
-
-import argparse
+"""python -m convert {convert,verify,inspect}: runs skyreels_jax.conversion, where the tools live."""
 import sys
 
-from convert import cli
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m convert", description=__doc__)
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return cli.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)  # a user error: what to change, no traceback
-        return 2
-
+from skyreels_jax.conversion.__main__ import main
 
 if __name__ == "__main__":
     sys.exit(main())

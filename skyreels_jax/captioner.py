@@ -21,47 +21,10 @@ from typing import Callable
 
 import numpy as np
 
-STRUCT_PROMPT = "I need you to generate a structured and detailed caption for the provided video. The structured output and the requirements for each field are as shown in the following JSON content: {\"subjects\": [{\"appearance\": \"Main subject appearance description\", \"action\": \"Main subject action\", \"expression\": \"Main subject expression  (Only for human/animal categories, empty otherwise)\", \"position\": \"Subject position in the video (Can be relative position to other objects or spatial description)\", \"TYPES\": {\"type\": \"Main category (e.g., Human)\", \"sub_type\": \"Sub-category (e.g., Man)\"}, \"is_main_subject\": true}, {\"appearance\": \"Non-main subject appearance description\", \"action\": \"Non-main subject action\", \"expression\": \"Non-main subject expression (Only for human/animal categories, empty otherwise)\", \"position\": \"Position of non-main subject 1\", \"TYPES\": {\"type\": \"Main category (e.g., Vehicles)\", \"sub_type\": \"Sub-category (e.g., Ship)\"}, \"is_main_subject\": false}], \"shot_type\": \"Shot type(Options: long_shot/full_shot/medium_shot/close_up/extreme_close_up/other)\", \"shot_angle\": \"Camera angle(Options: eye_level/high_angle/low_angle/other)\", \"shot_position\": \"Camera position(Options: front_view/back_view/side_view/over_the_shoulder/overhead_view/point_of_view/aerial_view/overlooking_view/other)\", \"camera_motion\": \"Camera movement description\", \"environment\": \"Video background/environment description\", \"lighting\": \"Lighting information in the video\"}"  # noqa: E501
-
-FUSION_I2V = """
-You are an expert in video captioning. You are given a structured video caption and you need to compose it to be more natural and fluent in English.
-
-## Structured Input
-{structured_input}
-
-## Notes
-1. If there has an empty field, just ignore it and do not mention it in the output.
-2. Do not make any semantic changes to the original fields. Please be sure to follow the original meaning.
-3. If the action field is not empty, eliminate the irrelevant information in the action field that is not related to the timing action(such as wearings, background and environment information) to make a pure action field.
-
-## Output Principles and Orders
-1. First, eliminate the static information in the action field that is not related to the timing action, such as background or environment information.
-2. Second, describe each subject with its pure action and expression if these fields exist.
-
-## Output
-Please directly output the final composed caption without any additional information.
-"""  # noqa: E501
-
-FUSION_T2V = """
-You are an expert in video captioning. You are given a structured video caption and you need to compose it to be more natural and fluent in English.
-
-## Structured Input
-{structured_input}
-
-## Notes
-1. According to the action field information, change its name field to the subject pronoun in the action.
-2. If there has an empty field, just ignore it and do not mention it in the output.
-3. Do not make any semantic changes to the original fields. Please be sure to follow the original meaning.
-
-## Output Principles and Orders
-1. First, declare the shot_type, then declare the shot_angle and the shot_position fields.
-2. Second, eliminate information in the action field that is not related to the timing action, such as background or environment information if action is not empty.
-3. Third, describe each subject with its pure action, appearance, expression, position if these fields exist.
-4. Finally, declare the environment and lighting if the environment and lighting fields are not empty.
-
-## Output
-Please directly output the final composed caption without any additional information.
-"""  # noqa: E501
+PROMPTS = Path(__file__).parent / "assets" / "prompts"   # the reference's templates, verbatim
+STRUCT_PROMPT = (PROMPTS / "captioner_struct.txt").read_text(encoding="utf-8")
+FUSION_I2V = (PROMPTS / "captioner_fusion_i2v.txt").read_text(encoding="utf-8")  # {structured_input} is filled in
+FUSION_T2V = (PROMPTS / "captioner_fusion_t2v.txt").read_text(encoding="utf-8")
 
 OPTIONS = {
     "shot_type": ("long_shot", "full_shot", "medium_shot", "close_up", "extreme_close_up", "other"),
@@ -326,10 +289,10 @@ def load_captioner(path, fusion_path=None, dtype=None, *, greedy: bool = False, 
     import jax.numpy as jnp
     from transformers import AutoTokenizer
 
-    from skyreels_jax.checkpoints.qwen2_5_vl_loader import load_qwen2_5_vl
-    from skyreels_jax.models import qwen2_5_vl_generate as vl
-    from skyreels_jax.models.qwen2_5_vl_inputs import expand_placeholders, preprocess
-    from skyreels_jax.models.qwen2_generate import Sampling, generate, left_pad
+    from skyreels_jax.models.qwen2.generate import Sampling, generate, left_pad
+    from skyreels_jax.models.qwen2_5_vl import generate as vl
+    from skyreels_jax.models.qwen2_5_vl.inputs import expand_placeholders, preprocess
+    from skyreels_jax.models.qwen2_5_vl.loader import load_qwen2_5_vl
     from skyreels_jax.nn.jit import free
 
     folder = Path(path)
@@ -352,7 +315,7 @@ def load_captioner(path, fusion_path=None, dtype=None, *, greedy: bool = False, 
 
     fusion_model = fusion_tok = None
     if fusion_path is not None:
-        from skyreels_jax.checkpoints.qwen2_loader import load_qwen2
+        from skyreels_jax.models.qwen2.loader import load_qwen2
 
         fusion_model, fusion_tok = load_qwen2(fusion_path, dtype), AutoTokenizer.from_pretrained(str(fusion_path))
         fusion_stop = _stops(fusion_tok, Path(fusion_path))

@@ -36,7 +36,8 @@ def run(args) -> int:
     dtype = None if args.dtype is None else jnp.dtype(args.dtype)
     with load_captioner(args.model, args.fusion_model, dtype, greedy=args.greedy, retries=args.retries) as captioner:
         if args.out:
-            counts = caption_folder(videos, args.out, captioner, tasks, args.seed, log=lambda m: print(m, file=sys.stderr))
+            counts = caption_folder(videos, args.out, captioner, tasks, args.seed,
+                                    log=lambda m: print(m, file=sys.stderr))
             print(f"{counts['done']} captioned, {counts['skipped']} already in {args.out}, {counts['failed']} failed")
             return 1 if counts["failed"] else 0
         for video in videos:

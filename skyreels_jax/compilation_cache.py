@@ -1,11 +1,12 @@
 """A persistent XLA compilation cache: compiled programs kept on disk and reused by later runs.
 
 Off unless a directory is given: `skyreels-jax generate --compilation-cache DIR`, the environment
-variable SKYREELS_JAX_CACHE_DIR (read when skyreels_jax is imported), or a call to
-`enable_compilation_cache(DIR)` before the first compilation. (JAX's own JAX_COMPILATION_CACHE_DIR
-works too.) A 1.3B or 14B DiT step then compiles once per shape per machine instead of once per
-process; entries are keyed by the program, the jax/XLA version and the device kind, so one
-directory can be shared by different machines and versions.
+variable SKYREELS_JAX_CACHE_DIR (read by the `skyreels-jax` command, or by a library user's call
+`enable_compilation_cache()`), or a call to `enable_compilation_cache(DIR)` before the first
+compilation. (JAX's own JAX_COMPILATION_CACHE_DIR works too.) A 1.3B or 14B DiT step then
+compiles once per shape per machine instead of once per process; entries are keyed by the
+program, the jax/XLA version and the device kind, so one directory can be shared by different
+machines and versions.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The demo: text-to-video with the embedded toy model, no download.
 
-The toy model (issue 10, docs/toy_model.md) is a small diffusion-forcing SkyReels-V2/Wan model
+The toy model (docs/toy_model.md) is a small diffusion-forcing SkyReels-V2/Wan model
 trained on a synthetic world of one coloured shape (circle, square, triangle) moving on a black
 background. It knows only prompts of the form "a <colour> <shape> moves <left|right|up|down> on a
 black background" and makes 32×32 videos; the file is upscaled 8× (nearest) so it can be seen.

@@ -22,31 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from skyreels_jax.models.qwen2 import Qwen2
-from skyreels_jax.models.qwen2_generate import Sampling, bucket_length, generate, left_pad
+from skyreels_jax.models.qwen2.generate import Sampling, bucket_length, generate, left_pad
 from skyreels_jax.nn.jit import free
 
 SYSTEM_MESSAGE = "You are a helpful assistant."
-# The reference's user-message template, verbatim (its zero-width spaces included: the model saw them).
-TEMPLATE = """
-Transform the short prompt into a detailed video-generation caption using this structure:
-\u200b\u200bOpening shot type\u200b\u200b (long/medium/close-up/extreme close-up/full shot)
-\u200b\u200bPrimary subject(s)\u200b\u200b with vivid attributes (colors, textures, actions, interactions)
-\u200b\u200bDynamic elements\u200b\u200b (movement, transitions, or changes over time, e.g., 'gradually lowers,' 'begins to climb,' 'camera moves toward...')
-\u200b\u200bScene composition\u200b\u200b (background, environment, spatial relationships)
-\u200b\u200bLighting/atmosphere\u200b\u200b (natural/artificial, time of day, mood)
-\u200b\u200bCamera motion\u200b\u200b (zooms, pans, static/handheld shots) if applicable.
-
-Pattern Summary from Examples:
-[Shot Type] of [Subject+Action] + [Detailed Subject Description] + [Environmental Context] + [Lighting Conditions] + [Camera Movement]
-
-\u200bOne case: 
-Short prompt: a person is playing football
-Long prompt: Medium shot of a young athlete in a red jersey sprinting across a muddy field, dribbling a soccer ball with precise footwork. The player glances toward the goalpost, adjusts their stance, and kicks the ball forcefully into the net. Raindrops fall lightly, creating reflections under stadium floodlights. The camera follows the ball\u2019s trajectory in a smooth pan.
-
-Note: If the subject is stationary, incorporate camera movement to ensure the generated video remains dynamic.
-
-\u200b\u200bNow expand this short prompt:\u200b\u200b [{}]. Please only output the final long prompt in English.
-"""
+# The reference's user-message template, verbatim (its zero-width spaces included: the model saw them);
+# the short prompt goes in its {}.
+TEMPLATE = (Path(__file__).parent / "assets" / "prompts" / "enhancer.txt").read_text(encoding="utf-8")
 DEFAULT_MODEL = "Qwen/Qwen2.5-32B-Instruct"
 # transformers' GenerationConfig defaults, used for fields generation_config.json leaves out
 _HF_DEFAULTS = dict(do_sample=False, temperature=1.0, top_k=50, top_p=1.0, repetition_penalty=1.0)
@@ -149,8 +131,8 @@ def load_prompt_enhancer(path=DEFAULT_MODEL, dtype=None, *, mesh=None, max_new_t
     """
     from transformers import AutoTokenizer
 
-    from skyreels_jax.checkpoints.qwen2_loader import load_qwen2
     from skyreels_jax.hub import resolve
+    from skyreels_jax.models.qwen2.loader import load_qwen2
 
     folder = resolve(path)
     if dtype is None:

@@ -7,7 +7,9 @@ import shutil
 import time
 from pathlib import Path
 
+from skyreels_jax import config_files
 from skyreels_jax.parallel import distributed
+from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
 
 RESOLUTIONS = {"540P": (544, 960), "720P": (720, 1280)}
 
@@ -15,10 +17,8 @@ RESOLUTIONS = {"540P": (544, 960), "720P": (720, 1280)}
 def add_parser(commands) -> None:
     p = commands.add_parser("generate", help="generate a video (or a batch) from a prompt")
     p.add_argument("--model", help="model folder (diffusers or original layout) or Hub id")
-    p.add_argument("--config", help="an ml_collections config, FILE.py[:ARG], e.g. configs/models.py:T2V-14B-540P: "
-                   "its model and sampling defaults (flags given here win)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set sampling.shift=5.0 (repeatable)")
+    config_files.add_arguments(p, "configs/models.py:T2V-14B-540P (its model and sampling defaults; flags given "
+                               "here win)")
     p.add_argument("--prompt", action="append", help="the prompt (or use --prompts FILE); give it several times "
                    "for prompt travel on a diffusion-forcing model, one per window")
     p.add_argument("--prompts", type=Path, help="a text file, one prompt per line: batch mode")
@@ -42,13 +42,18 @@ def add_parser(commands) -> None:
                    "or Hub id first (not with --image, as the reference; the LM is freed before the DiT loads)")
     df = p.add_argument_group("diffusion forcing (DF models)")
     df.add_argument("--video", help="a video file to extend")
-    df.add_argument("--ar-step", type=int, default=0, help="0: synchronous; >0: asynchronous (e.g. 5)")
-    df.add_argument("--causal-block-size", type=int, default=1, help="frames per block of the async schedule")
-    df.add_argument("--causal-attention", action="store_true", help="also mask attention block-causally")
-    df.add_argument("--base-num-frames", type=int, default=97, help="frames per window")
-    df.add_argument("--overlap-history", type=int, help="frames shared by consecutive windows (e.g. 17)")
-    df.add_argument("--addnoise-condition", type=float, default=0, help="noise on the history (20 recommended)")
-    df.add_argument("--overlap-mode", choices=["latent", "pixel"], default="latent",
+    df.add_argument("--ar-step", type=int, default=DF_DEFAULTS["ar_step"],
+                    help="0: synchronous; >0: asynchronous (e.g. 5)")
+    df.add_argument("--causal-block-size", type=int, default=DF_DEFAULTS["causal_block_size"],
+                    help="frames per block of the async schedule")
+    df.add_argument("--causal-attention", action="store_true", default=DF_DEFAULTS["causal_attention"],
+                    help="also mask attention block-causally")
+    df.add_argument("--base-num-frames", type=int, default=DF_DEFAULTS["base_num_frames"], help="frames per window")
+    df.add_argument("--overlap-history", type=int, default=DF_DEFAULTS["overlap_history"],
+                    help="frames shared by consecutive windows (e.g. 17)")
+    df.add_argument("--addnoise-condition", type=float, default=DF_DEFAULTS["addnoise_condition"],
+                    help="noise on the history (20 recommended)")
+    df.add_argument("--overlap-mode", choices=["latent", "pixel"], default=DF_DEFAULTS["overlap_mode"],
                     help="latent: reuse history latents (no drift); pixel: decode and re-encode, as the original")
     df.add_argument("--work-dir", type=Path, help="where finished windows are kept so a rerun resumes "
                     "(default: OUTPUT.work next to the output, removed when the video is written)")
@@ -72,43 +77,13 @@ def add_parser(commands) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not cache the converted DiT")
 
 
-def load_config(spec: str, overrides: list[str]):
-    """get_config(ARG) of FILE.py, with dotted KEY=VALUE overrides (values parsed as Python literals)."""
-    import ast
-    import importlib.util
-
-    file, _, arg = spec.partition(":")
-    if not Path(file).exists():
-        raise FileNotFoundError(f"config file {file} does not exist")
-    module_spec = importlib.util.spec_from_file_location("skyreels_user_config", file)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    cfg = module.get_config(arg) if arg else module.get_config()
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        *parents, leaf = key.split(".")
-        node = cfg
-        for part in parents:
-            node = node[part]
-        if leaf not in node:
-            raise ValueError(f"--set {key}: the config has no field {leaf!r} (it has {', '.join(node.keys())})")
-        node[leaf] = value
-    return cfg
-
-
 def apply_config(args) -> None:
     """Fill flags that were not given from --config (model id and sampling defaults)."""
     if not args.config:
         if args.set:
             raise ValueError("--set needs --config")
         return
-    cfg = load_config(args.config, args.set)
+    cfg = config_files.load_config(args.config, args.set)
     args.model = args.model or cfg.get("hub_id") or cfg.get("diffusers_hub_id")
     sampling = cfg.get("sampling", {})
     for flag, key in (("height", "height"), ("width", "width"), ("steps", "num_steps"),
@@ -127,7 +102,7 @@ def _size(args):
     if args.resolution:
         height, width = RESOLUTIONS[args.resolution]
         if args.image:
-            from skyreels_jax.pipelines.conditioning import load_image
+            from skyreels_jax.media import load_image
 
             h, w = load_image(args.image).shape[:2]
             if h > w:
@@ -242,7 +217,8 @@ def group_mesh(sizes: str | None, sequence_parallel: str | None, devices=None):
     except ValueError:
         shape = []
     if len(shape) != 4:
-        raise ValueError(f"--mesh takes four sizes DATA,FSDP,CONTEXT,TENSOR (one may be -1), e.g. 1,2,4,1; got {sizes!r}")
+        raise ValueError(f"--mesh takes four sizes DATA,FSDP,CONTEXT,TENSOR (one may be -1), e.g. 1,2,4,1; "
+                         f"got {sizes!r}")
     if shape[2] != 1 and not sequence_parallel:  # the context devices would idle
         raise ValueError(f"--mesh {sizes} splits the video over context devices: give --sequence-parallel ulysses "
                          "or ring (or a context size of 1)")

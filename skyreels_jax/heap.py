@@ -4,8 +4,8 @@ A compile (LLVM on CPU) allocates ~100 MB or more and frees most of it when it e
 the freed pages in the process. The first call of a program then allocates its buffers beside them,
 so the process's peak held the compile's leftovers and the call's working set at once: about 130 MiB
 more than a warm call for the Wan VAE decode on CPU (docs/performance.md). Trimming once per
-compile costs about a millisecond; it is on from `import skyreels_jax` on glibc systems, and
-SKYREELS_JAX_TRIM_HEAP=0 turns it off.
+compile costs about a millisecond. The `skyreels-jax` command turns it on (on glibc systems;
+SKYREELS_JAX_TRIM_HEAP=0 keeps it off); a library user calls `trim_heap_after_compiles()`.
 """
 from __future__ import annotations
 

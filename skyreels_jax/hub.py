@@ -9,7 +9,7 @@ from etils import epath
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://")
-TOY = Path(__file__).parent / "assets" / "toy"   # the embedded default model (issue 10)
+TOY = Path(__file__).parent / "assets" / "toy"   # the embedded default model
 
 
 def is_remote(path) -> bool:

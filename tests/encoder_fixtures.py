@@ -70,7 +70,8 @@ _T5_TO_WAN = [
     (r"^shared\.weight$", "token_embedding.weight"),
     (r"^encoder\.final_layer_norm\.", "norm."),
     (r"^encoder\.block\.(\d+)\.layer\.0\.layer_norm\.", r"blocks.\1.norm1."),
-    (r"^encoder\.block\.(\d+)\.layer\.0\.SelfAttention\.relative_attention_bias\.", r"blocks.\1.pos_embedding.embedding."),
+    (r"^encoder\.block\.(\d+)\.layer\.0\.SelfAttention\.relative_attention_bias\.",
+     r"blocks.\1.pos_embedding.embedding."),
     (r"^encoder\.block\.(\d+)\.layer\.0\.SelfAttention\.", r"blocks.\1.attn."),
     (r"^encoder\.block\.(\d+)\.layer\.1\.layer_norm\.", r"blocks.\1.norm2."),
     (r"^encoder\.block\.(\d+)\.layer\.1\.DenseReluDense\.wi_0\.", r"blocks.\1.ffn.gate.0."),
@@ -141,8 +142,9 @@ def save_clip_diffusers(model, root: Path, with_processor: bool = True) -> Path:
 
     model.save_pretrained(root / "image_encoder", safe_serialization=True)
     if with_processor:
-        CLIPImageProcessorPil(size={"shortest_edge": CLIP_IMAGE},
-                              crop_size={"height": CLIP_IMAGE, "width": CLIP_IMAGE}).save_pretrained(root / "image_processor")
+        processor = CLIPImageProcessorPil(size={"shortest_edge": CLIP_IMAGE},
+                                          crop_size={"height": CLIP_IMAGE, "width": CLIP_IMAGE})
+        processor.save_pretrained(root / "image_processor")
     return root
 
 

@@ -22,13 +22,13 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from skyreels_jax.cli import main as cli_main  # noqa: E402
 from skyreels_jax import media  # noqa: E402
+from skyreels_jax.cli import main as cli_main  # noqa: E402
 from skyreels_jax.media import read_video  # noqa: E402
+from skyreels_jax.models.vae.split import decode_split  # noqa: E402
 from skyreels_jax.nn.attention import attention  # noqa: E402
 from skyreels_jax.parallel import MESH_AXES, make_mesh  # noqa: E402
 from skyreels_jax.parallel.memory import param_bytes_per_device  # noqa: E402
-from skyreels_jax.parallel.vae_split import decode_split  # noqa: E402
 from skyreels_jax.pipelines import load_pipeline  # noqa: E402
 from skyreels_jax.pipelines.diffusion_forcing import DFSettings, sample_window  # noqa: E402
 from tests.conftest import rel_err  # noqa: E402

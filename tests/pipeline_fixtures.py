@@ -15,7 +15,7 @@ Z = vae_fixtures.TINY["z_dim"]
 
 
 def original_sigmas(scheduler):
-    """Make a diffusers UniPC scheduler use the original's sigmas, linspace(0.999, 0) (diffusers_reference §6)."""
+    """Make a diffusers UniPC scheduler use the original's sigmas, linspace(0.999, 0)."""
     set_timesteps = scheduler.set_timesteps
 
     def patched(num_inference_steps=None, device=None, **_):
@@ -28,7 +28,7 @@ def original_sigmas(scheduler):
 def build_pipeline(mode: str, root: Path, shift: float = 8.0, dit: dict | None = None):
     """(folder, diffusers pipeline) for mode "t2v", "i2v" or "flf2v"; dit overrides the tiny DiT's
     diffusers config (e.g. num_layers)."""
-    from diffusers import (SkyReelsV2ImageToVideoPipeline, SkyReelsV2Pipeline, UniPCMultistepScheduler)
+    from diffusers import SkyReelsV2ImageToVideoPipeline, SkyReelsV2Pipeline, UniPCMultistepScheduler
 
     tok_dir = make_tokenizer(root / "tokenizer_src")
     tokenizer = T5Tokenizer.from_pretrained(str(tok_dir))
@@ -68,8 +68,12 @@ def reference_video(pipe, noise: np.ndarray, **kwargs) -> np.ndarray:
 def build_df_pipeline(root: Path, **dit_kwargs):
     """(folder, {"t2v", "i2v", "v2v": diffusers DF pipelines sharing one tiny DF model with the fps embedding});
     dit_kwargs change the tiny DiT (e.g. num_attention_heads)."""
-    from diffusers import (SkyReelsV2DiffusionForcingImageToVideoPipeline, SkyReelsV2DiffusionForcingPipeline,
-                           SkyReelsV2DiffusionForcingVideoToVideoPipeline, UniPCMultistepScheduler)
+    from diffusers import (
+        SkyReelsV2DiffusionForcingImageToVideoPipeline,
+        SkyReelsV2DiffusionForcingPipeline,
+        SkyReelsV2DiffusionForcingVideoToVideoPipeline,
+        UniPCMultistepScheduler,
+    )
 
     tokenizer = T5Tokenizer.from_pretrained(str(make_tokenizer(root / "tokenizer_src")))
     text_encoder = build_umt5(len(tokenizer))

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 
-
 def _run(n: int) -> dict:
     out = subprocess.run([sys.executable, "-m", "tests.attention_memory_check", str(n)], capture_output=True,
                          text=True, check=True)

@@ -8,9 +8,16 @@ import random
 import numpy as np
 import pytest
 
-from skyreels_jax.captioner import (CaptionError, Captioner, caption_folder, clean_for_fusion, fuse, list_videos,
-                                    parse_caption,
-                                    sample_frame_indices)
+from skyreels_jax.captioner import (
+    Captioner,
+    CaptionError,
+    caption_folder,
+    clean_for_fusion,
+    fuse,
+    list_videos,
+    parse_caption,
+    sample_frame_indices,
+)
 from tests.qwen_vl_fixtures import make_folder, tiny_video
 
 GOOD = {"subjects": [{"appearance": "a grey cat", "action": " walks ", "expression": "calm", "position": "center",

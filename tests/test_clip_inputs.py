@@ -5,7 +5,13 @@ from PIL import Image
 
 from skyreels_jax import load_image_encoder
 from tests.conftest import rel_err
-from tests.encoder_fixtures import build_clip, clip_reference_diffusers, clip_reference_original, save_clip_diffusers, save_clip_original
+from tests.encoder_fixtures import (
+    build_clip,
+    clip_reference_diffusers,
+    clip_reference_original,
+    save_clip_diffusers,
+    save_clip_original,
+)
 
 
 @pytest.fixture(scope="module")

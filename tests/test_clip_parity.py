@@ -4,8 +4,13 @@ import pytest
 
 from skyreels_jax import load_image_encoder
 from tests.conftest import rel_err
-from tests.encoder_fixtures import (build_clip, clip_reference_diffusers, clip_reference_original,
-                                    save_clip_diffusers, save_clip_original)
+from tests.encoder_fixtures import (
+    build_clip,
+    clip_reference_diffusers,
+    clip_reference_original,
+    save_clip_diffusers,
+    save_clip_original,
+)
 
 TOL = 1e-5  # float32, ‖out−ref‖/‖ref‖
 

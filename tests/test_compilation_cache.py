@@ -14,7 +14,8 @@ jax.jit(lambda x: jnp.sin(x) @ x.T + 3)(jnp.ones((64, 64))).block_until_ready()
 
 def test_compilation_cache_is_reused(tmp_path):
     env = {**os.environ, "SKYREELS_JAX_CACHE_DIR": str(tmp_path / "xla")}
-    run = lambda: subprocess.run([sys.executable, "-c", CHILD], env=env, check=True, capture_output=True)
+    def run():
+        return subprocess.run([sys.executable, "-c", CHILD], env=env, check=True, capture_output=True)
     run()
     first = sorted(os.listdir(tmp_path / "xla"))
     assert any(name.startswith("jit__lambda") for name in first), first

@@ -6,8 +6,8 @@ from flax import nnx
 
 from configs.models import PUBLISHED, get_config
 from skyreels_jax import DiT, DiTConfig
-from skyreels_jax.checkpoints import dit_keys
-from skyreels_jax.checkpoints.dit_loader import check_keys, check_shapes
+from skyreels_jax.models.dit import keys as dit_keys
+from skyreels_jax.models.dit.loader import check_keys, check_shapes
 from tests.dit_fixtures import diffusers_kwargs
 
 
@@ -40,9 +40,10 @@ def test_published_config_matches_diffusers_architecture(name):
 
 
 def test_reference_parameter_counts():
-    """Counts measured on the diffusers 1.3B models (diffusers_reference.md §4)."""
-    count = lambda name: sum(v.get_value().size for _, v in nnx.to_flat_state(nnx.split(
-        nnx.eval_shape(lambda: DiT(DiTConfig(**get_config(name).dit), rngs=nnx.Rngs(0))))[1]))
+    """Counts measured on the diffusers 1.3B models."""
+    def count(name):
+        return sum(v.get_value().size for _, v in nnx.to_flat_state(nnx.split(
+            nnx.eval_shape(lambda: DiT(DiTConfig(**get_config(name).dit), rngs=nnx.Rngs(0))))[1]))
     assert count("DF-1.3B-540P") == 1_435_525_696
 
 

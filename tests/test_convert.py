@@ -11,14 +11,15 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from convert.__main__ import main
-from convert.convert_cmd import convert
-from convert.verify_cmd import verify
 from skyreels_jax import load_text_encoder, load_transformer
-from skyreels_jax.checkpoints.converted import load_converted, read_component
+from skyreels_jax.checkpoints.converted import read_component
+from skyreels_jax.conversion.__main__ import main
+from skyreels_jax.conversion.convert_cmd import convert
+from skyreels_jax.conversion.verify_cmd import verify
+from skyreels_jax.models.components import load_converted
 from tests import vae_fixtures
 from tests.dit_fixtures import build_reference, save_original
-from tests.encoder_fixtures import (build_clip, build_umt5, make_tokenizer, save_clip_original, save_umt5_original)
+from tests.encoder_fixtures import build_clip, build_umt5, make_tokenizer, save_clip_original, save_umt5_original
 from tests.pipeline_fixtures import build_pipeline
 
 
@@ -132,6 +133,7 @@ def test_bf16_conversion(pipelines, tmp_path):
 def _resave(dst: Path, name: str, change) -> None:
     """Rewrite a converted component's checkpoint with one tensor changed (a damaged conversion)."""
     import orbax.checkpoint as ocp
+
     from skyreels_jax.checkpoints.orbax_io import flatten, nest
 
     ckpt = dst / name / "checkpoint"
@@ -189,7 +191,7 @@ import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
 import numpy as np
 from flax import nnx
-from skyreels_jax.checkpoints.converted import load_converted
+from skyreels_jax.models.components import load_converted
 from skyreels_jax.parallel import make_mesh
 from skyreels_jax.pipelines import load_pipeline
 mesh = make_mesh(fsdp=2, tensor=2)
@@ -223,7 +225,8 @@ def test_converted_vae_loads_one_half(converted_t2v):
     """What load_pipeline does with a converted folder: the decoder now, the encoder when an image comes."""
     from flax import nnx
 
-    flat = lambda vae: {p: np.asarray(v.get_value()) for p, v in nnx.to_flat_state(nnx.state(vae))}
+    def flat(vae):
+        return {p: np.asarray(v.get_value()) for p, v in nnx.to_flat_state(nnx.state(vae))}
     whole = load_converted(converted_t2v, "vae")
     for part in ("encoder", "decoder"):
         half = flat(load_converted(converted_t2v, "vae", parts=(part,)))
@@ -349,3 +352,11 @@ def test_conversion_memory_at_real_width_does_not_grow_with_depth(tmp_path):
         shutil.rmtree(tmp_path / f"src{layers}")
     assert max(peaks) < 1024, peaks                          # MiB
     assert peaks[1] < peaks[0] + 256, peaks                  # 3x the depth, the same peak
+
+
+def test_python_m_convert_runs_from_a_checkout(tmp_path):
+    """The top-level convert/ shim: `python -m convert` from the repository root runs the package's tools."""
+    root = Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, "-m", "convert", "inspect", str(tmp_path / "missing")], cwd=root,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "does not exist" in out.stderr, out.stderr

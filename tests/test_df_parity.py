@@ -8,7 +8,7 @@ from skyreels_jax.pipelines import load_pipeline
 from skyreels_jax.pipelines.df_plan import check_plan, window_schedule
 from skyreels_jax.pipelines.diffusion_forcing import addnoise_key
 from skyreels_jax.schedulers import flow_timesteps
-from tests.pipeline_fixtures import Z, OriginalSigmasEverywhere, build_df_pipeline
+from tests.pipeline_fixtures import OriginalSigmasEverywhere, Z, build_df_pipeline
 
 H = W = 32
 STEPS = 3
@@ -48,7 +48,8 @@ class OurAddnoise:
             w = self.windows[window]
             import jax
 
-            noise = np.asarray(jax.random.normal(addnoise_key(self.seed, window, row), (1, w.length, H // 8, W // 8, Z)))
+            key = addnoise_key(self.seed, window, row)
+            noise = np.asarray(jax.random.normal(key, (1, w.length, H // 8, W // 8, Z)))
             out = torch.from_numpy(np.array(noise[:, :w.prefix])).permute(0, 4, 1, 2, 3)
             assert out.shape == x.shape, (out.shape, x.shape)
             return out

@@ -25,7 +25,7 @@ def test_original_fixture_agrees_with_diffusers_converter(variant, tmp_path):
     original = {k: v for k, v in original.items() if not k.startswith("model_type.")}
     converted = convert_wan_transformer_to_diffusers(dict(original))
     # diffusers' shipped converter lacks two renames that its GitHub conversion script has
-    # (fps_projection, emb_pos; diffusers_reference.md §5): apply them here.
+    # (fps_projection, emb_pos): apply them here.
     gaps = (("fps_projection.0.", "fps_projection.net.0.proj."), ("fps_projection.2.", "fps_projection.net.2."),
             ("img_emb.emb_pos", "condition_embedder.image_embedder.pos_embed"))
     for old, new in gaps:
@@ -92,7 +92,7 @@ def test_unknown_folder_says_what_to_give(tmp_path):
 
 
 def test_convert_inspect(tmp_path, capsys):
-    from convert.__main__ import main as convert_main
+    from skyreels_jax.conversion.__main__ import main as convert_main
 
     folder = save_original(build_reference("df"), tmp_path / "ok", "df")
     assert convert_main(["inspect", str(folder)]) == 0

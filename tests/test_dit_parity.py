@@ -4,7 +4,14 @@ import pytest
 
 from skyreels_jax import load_transformer
 from tests.conftest import rel_err
-from tests.dit_fixtures import IMAGE_TOKENS, TEXT_TOKENS, build_reference, reference_forward, save_diffusers, save_original
+from tests.dit_fixtures import (
+    IMAGE_TOKENS,
+    TEXT_TOKENS,
+    build_reference,
+    reference_forward,
+    save_diffusers,
+    save_original,
+)
 
 TOL = 1e-5  # float32, ‖out−ref‖/‖ref‖
 

@@ -5,9 +5,15 @@ import argparse
 import pytest
 import torch
 
-from skyreels_jax.enhancer import (SYSTEM_MESSAGE, TEMPLATE, build_prompt, enhance_prompts, generation_settings,
-                                   load_prompt_enhancer)
-from skyreels_jax.models.qwen2_generate import Sampling
+from skyreels_jax.enhancer import (
+    SYSTEM_MESSAGE,
+    TEMPLATE,
+    build_prompt,
+    enhance_prompts,
+    generation_settings,
+    load_prompt_enhancer,
+)
+from skyreels_jax.models.qwen2.generate import Sampling
 from tests.qwen_fixtures import build_reference, make_tokenizer, save_folder
 
 QWEN25_GENERATION = {"do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.05,

@@ -26,7 +26,7 @@ def test_video_rejects_bad_frames(tmp_path):
 
 
 def test_reference_sigmas():
-    """shift 8, 30 steps: the reference's integer timesteps 999, 995, ..., 216 (reference §6.1)."""
+    """shift 8, 30 steps: the reference's integer timesteps 999, 995, ..., 216, as the original."""
     t = (shifted_sigmas(30, 8.0)[:-1] * 1000).astype(np.int64)
     assert t[:4].tolist() == [999, 995, 991, 986] and t[-3:].tolist() == [470, 363, 216]
 

@@ -105,7 +105,7 @@ def test_config_file_with_overrides(folders, tmp_path):
 
 
 def test_converted_dit_is_cached(folders, cache, monkeypatch):
-    from skyreels_jax.checkpoints.dit_loader import DiTCheckpoint
+    from skyreels_jax.models.dit.loader import DiTCheckpoint
 
     first = load_pipeline(folders["t2v"])
     assert len(list((cache / "converted").iterdir())) == 1

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from skyreels_jax.checkpoints.qwen2_5_vl_loader import load_qwen2_5_vl
-from skyreels_jax.models.qwen2_5_vl_generate import VisionInputs, forward, generate
-from skyreels_jax.models.qwen2_5_vl_inputs import expand_placeholders, preprocess
-from skyreels_jax.models.qwen2_5_vl_vision import vision_layout
+from skyreels_jax.models.qwen2_5_vl.generate import VisionInputs, forward, generate
+from skyreels_jax.models.qwen2_5_vl.inputs import expand_placeholders, preprocess
+from skyreels_jax.models.qwen2_5_vl.loader import load_qwen2_5_vl
+from skyreels_jax.models.qwen2_5_vl.vision import vision_layout
 from tests.conftest import rel_err
 from tests.qwen_vl_fixtures import make_folder, tiny_video
 

@@ -4,8 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from skyreels_jax.schedulers import current_timesteps, flow_euler, flow_timesteps, flow_unipc, \
-    generate_timestep_matrix
+from skyreels_jax.schedulers import current_timesteps, flow_euler, flow_timesteps, flow_unipc, generate_timestep_matrix
 from tests.test_sched_unipc import reference_unipc
 
 B, F, H, W, C = 1, 6, 4, 4, 8
@@ -121,7 +120,8 @@ def test_whole_df_loop_in_one_jitted_scan():
     n, shift = 6, 8.0
     matrix, _, mask, _ = generate_timestep_matrix(F, flow_timesteps(n, shift), F, 2, 0, 2)
     w = jnp.asarray(np.random.default_rng(0).normal(size=(B, F, H, W, C)), jnp.float32)
-    model = lambda x, t: jnp.tanh(x * w) + frames_axis(t.astype(jnp.float32) / 1000.0) * w
+    def model(x, t):
+        return jnp.tanh(x * w) + frames_axis(t.astype(jnp.float32) / 1000.0) * w
     x0 = jnp.asarray(np.random.default_rng(1).normal(size=(B, F, H, W, C)), jnp.float32)
     state0 = flow_unipc.init(n, shift, x0.shape, per_frame=F, df_alias=True)
 

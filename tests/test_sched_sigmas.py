@@ -1,4 +1,4 @@
-"""The original's timesteps and sigmas (reference §6.1), and the diffusers recipe that reproduces them."""
+"""The original's timesteps and sigmas, and the diffusers recipe that reproduces them."""
 import numpy as np
 import pytest
 

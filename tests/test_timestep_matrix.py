@@ -1,4 +1,4 @@
-"""The diffusion-forcing timestep matrix: reference rows (§7.2), diffusers on a grid, clear errors."""
+"""The diffusion-forcing timestep matrix: the reference's rows, diffusers on a grid, clear errors."""
 import itertools
 
 import numpy as np

@@ -90,7 +90,7 @@ def toy_pipe():
 
 
 # What the shipped model measures (docs/toy_model.md) with a margin; a retrained model must meet these.
-ADHERENCE_MIN = 0.90         # issue 10's figure; measured 92.4% (133/144): 3 videos for other CPUs' rounding
+ADHERENCE_MIN = 0.90         # the toy model's target; measured 92.4% (133/144): 3 videos for other CPUs' rounding
 LONG_OBJECT_MIN = 0.9        # every chunk of a 169-frame video shows an object in >= 90% of its frames
 LONG_PATH_MIN = 6.0          # ... that moves (px per 16 frames; the world moves 13-22)
 START_IMAGE_PSNR_MIN = 28.0  # the first frame keeps the start image (measured 33.0 dB on 16; the VAE's round trip 31.1)
@@ -99,7 +99,7 @@ DPO_ADHERENCE_GAIN_MIN = 0.04  # ... and following the whole caption (measured +
 
 
 def test_toy_model_follows_prompts(toy_pipe):
-    """Issue 10: colour, shape and direction measured from the pixels on new samples (fixed seeds) of
+    """Colour, shape and direction measured from the pixels on new samples (fixed seeds) of
     144 prompts, every caption twice (the table of `python -m skyreels_jax.toy.evaluate`)."""
     from skyreels_jax.toy.evaluate import adherence
 
@@ -108,7 +108,7 @@ def test_toy_model_follows_prompts(toy_pipe):
 
 
 def test_toy_long_video_keeps_the_object_moving(toy_pipe):
-    """Issue 10: diffusion forcing to 10x the training length (169 frames): in every 16-frame chunk an
+    """Diffusion forcing to 10x the training length (169 frames): in every 16-frame chunk an
     object is present and its centroid moves (no collapse to blank frames or noise)."""
     from skyreels_jax.toy.evaluate import LONG_PROMPTS, long_video
 
@@ -119,7 +119,7 @@ def test_toy_long_video_keeps_the_object_moving(toy_pipe):
 
 
 def test_toy_start_image_is_kept(toy_pipe):
-    """Issue 10, image-to-video: the start image comes back as the first frame, and the clip follows
+    """Image-to-video: the start image comes back as the first frame, and the clip follows
     its caption."""
     from skyreels_jax.toy.evaluate import image_to_video
 
@@ -129,7 +129,7 @@ def test_toy_start_image_is_kept(toy_pipe):
 
 
 def test_toy_dpo_improved_the_motion(toy_pipe, tmp_path):
-    """Issue 10, flow-DPO: the shipped DiT (after DPO on pairs of its own samples) moves the object the
+    """Flow-DPO: the shipped DiT (after DPO on pairs of its own samples) moves the object the
     captioned way more often than the DiT before DPO (shipped beside it in bfloat16), on new samples
     of 144 prompts, and follows the whole caption more often."""
     import shutil
@@ -162,7 +162,8 @@ def test_dpo_preference_ranks_the_caption_followed():
     assert motion_score(backwards[8:], s["direction"]) < -0.5
     assert preference(frozen, clip, prompt) == 1 and preference(clip, frozen, prompt) == 0
     assert preference(clip, clip, prompt) is None
-    other = dict(colour="blue" if s["colour"] != "blue" else "red", shape="square" if s["shape"] != "square" else "circle")
+    other = dict(colour="blue" if s["colour"] != "blue" else "red",
+                 shape="square" if s["shape"] != "square" else "circle")
     for change in ("colour", "shape"):
         kw = dict(s, **{change: other[change]})
         wrong = render(kw["colour"], kw["shape"], s["direction"], speed=s["speed"], radius=s["radius"], seed=6)

@@ -6,7 +6,8 @@ import pytest
 
 from skyreels_jax import load_image_encoder, load_text_encoder, load_vae
 from skyreels_jax.cli import main
-from skyreels_jax.pipelines.conditioning import image_condition, to_unit_range
+from skyreels_jax.media import to_unit_range
+from skyreels_jax.pipelines.conditioning import image_condition
 from skyreels_jax.training import data, preprocess, videos
 from tests.conftest import rel_err
 from tests.test_train_videos import make_folder

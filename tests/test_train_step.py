@@ -10,8 +10,14 @@ from flax import nnx
 from skyreels_jax.models.dit import DiT, DiTConfig
 from skyreels_jax.training import synthetic
 from skyreels_jax.training.objectives import Objective
-from skyreels_jax.training.step import (init_train_state, make_eval_fn, make_optimizer, make_train_step,
-                                        refresh_reference, split_model)
+from skyreels_jax.training.step import (
+    init_train_state,
+    make_eval_fn,
+    make_optimizer,
+    make_train_step,
+    refresh_reference,
+    split_model,
+)
 
 TINY = DiTConfig(dim=32, ffn_dim=64, num_heads=2, num_layers=2, text_dim=24)
 
@@ -87,8 +93,8 @@ def test_dpo_step_reference_and_refresh():
 
 
 def test_first_frame_condition_and_missing_i2v_data():
-    from skyreels_jax.training.run_config import array_keys as _array_keys
     from skyreels_jax.training.objectives import first_frame_condition
+    from skyreels_jax.training.run_config import array_keys as _array_keys
 
     cond = jnp.arange(2 * 3 * 2 * 2 * 4, dtype=jnp.float32).reshape(2, 3, 2, 2, 4)
     y = np.asarray(first_frame_condition(cond))

@@ -4,8 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from skyreels_jax.media import write_video
-from skyreels_jax.pipelines.conditioning import resize_crop
+from skyreels_jax.media import resize_crop, write_video
 from skyreels_jax.training import data, videos
 
 

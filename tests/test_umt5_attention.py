@@ -19,7 +19,7 @@ def naive(q, k, v, bias, k_mask, scale):
 def test_bias_mask_and_scale(backend, chunk):
     rng = np.random.default_rng(0)
     b, lq, lk, n, d = 2, 11, 13, 3, 8
-    q, k, v = (rng.standard_normal((b, l, n, d)).astype(np.float32) for l in (lq, lk, lk))
+    q, k, v = (rng.standard_normal((b, length, n, d)).astype(np.float32) for length in (lq, lk, lk))
     bias = rng.standard_normal((1, n, lq, lk)).astype(np.float32)
     k_mask = np.arange(lk)[None, :] < np.array([[lk], [5]])
     out = attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), bias=jnp.asarray(bias),

@@ -4,11 +4,10 @@ import pytest
 import torch
 
 from skyreels_jax import load_text_encoder
-from skyreels_jax.models.umt5 import relative_buckets
-from skyreels_jax.text import clean_prompt
+from skyreels_jax.models.umt5.encoder import clean_prompt
+from skyreels_jax.models.umt5.model import relative_buckets
 from tests.conftest import rel_err
-from tests.encoder_fixtures import (build_umt5, make_tokenizer, save_umt5_diffusers, save_umt5_original,
-                                    umt5_reference)
+from tests.encoder_fixtures import build_umt5, make_tokenizer, save_umt5_diffusers, save_umt5_original, umt5_reference
 
 TOL = 1e-5  # float32, ‖out−ref‖/‖ref‖
 PROMPTS = ["A cat walks slowly across a sunny garden.", "  Two   people &amp;amp; a   dog\n dance. ",

@@ -8,7 +8,7 @@ from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
 from safetensors.torch import load_file, save_file
 
 from skyreels_jax import CheckpointError, VAEConfig, load_vae
-from skyreels_jax.checkpoints.vae_loader import config_from_diffusers
+from skyreels_jax.models.vae.loader import config_from_diffusers
 from tests.vae_fixtures import build_reference, original_state, save_diffusers, save_original
 
 

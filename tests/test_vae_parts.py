@@ -19,7 +19,8 @@ CONFIG = {"diffusers": None,  # an original .pth has no config: the tiny one is 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     reference, root = build_reference(), tmp_path_factory.mktemp("vae_parts")
-    return {"diffusers": save_diffusers(reference, root / "diffusers"), "original": save_original(reference, root / "o")}
+    return {"diffusers": save_diffusers(reference, root / "diffusers"),
+            "original": save_original(reference, root / "o")}
 
 
 def _spy_reads(monkeypatch):
@@ -38,7 +39,8 @@ def _top_modules(vae) -> set[str]:
 def test_each_half_reads_only_its_keys_and_matches_the_whole_vae(folders, layout, monkeypatch):
     rng = np.random.default_rng(0)
     video = rng.uniform(-1, 1, (1, 5, 16, 16, 3)).astype(np.float32)
-    load = lambda **kw: load_vae(folders[layout], config=CONFIG[layout], **kw)
+    def load(**kw):
+        return load_vae(folders[layout], config=CONFIG[layout], **kw)
     whole = load()
     z = np.asarray(whole.encode(video))
     x = np.asarray(whole.decode(z))

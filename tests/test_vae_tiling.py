@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from skyreels_jax import VAEConfig, load_vae
-from skyreels_jax.models.vae_tiling import tile_starts, tiled
+from skyreels_jax.models.vae.tiling import tile_starts, tiled
 from tests.conftest import rel_err
 from tests.vae_fixtures import build_reference, reference_decode, save_diffusers
 
@@ -26,10 +26,12 @@ def test_blending_is_exact_for_local_functions():
     cfg = VAEConfig()
     rng = np.random.default_rng(0)
     z = jnp.asarray(rng.standard_normal((1, 2, 13, 21, 4)), jnp.float32)
-    up = lambda t: jnp.repeat(jnp.repeat(t, 8, 2), 8, 3) * 2.0  # a per-pixel "decoder"
+    def up(t):
+        return jnp.repeat(jnp.repeat(t, 8, 2), 8, 3) * 2.0  # a per-pixel "decoder"
     np.testing.assert_allclose(tiled(up, z, cfg, (48, 64), 16, encode=False), up(z), rtol=1e-6, atol=1e-6)
     video = up(z)
-    down = lambda v: v.reshape(*v.shape[:2], v.shape[2] // 8, 8, v.shape[3] // 8, 8, -1).mean((3, 5))
+    def down(v):
+        return v.reshape(*v.shape[:2], v.shape[2] // 8, 8, v.shape[3] // 8, 8, -1).mean((3, 5))
     np.testing.assert_allclose(tiled(down, video, cfg, 40, 16, encode=True), down(video), rtol=1e-6, atol=1e-6)
 
 

@@ -2,7 +2,7 @@
 
     skyreels-jax train --config configs/train/tiny_df.py
 """
-from configs.train.common import base_config
+from skyreels_jax.training.defaults import base_config
 
 
 def get_config():

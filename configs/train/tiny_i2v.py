@@ -3,7 +3,7 @@
     skyreels-jax train --config configs/train/tiny_i2v.py
     # real data: skyreels-jax preprocess --i2v ... then --set data.dir=... --set init_checkpoint=PATH_I2V
 """
-from configs.train.common import TINY_DIT, base_config
+from skyreels_jax.training.defaults import TINY_DIT, base_config
 
 IMAGE_DIM = 20   # configs/models.py "tiny-i2v"
 

@@ -1,4 +1,4 @@
-"""Diffusion-forcing training of the toy DiT on precomputed toy-world latents (issue 10).
+"""Diffusion-forcing training of the toy DiT on precomputed toy-world latents.
 
     python -m skyreels_jax.toy.build        # renders, trains the VAE, encodes, then runs this config
     skyreels-jax train --config configs/train/toy_df.py --set data.dir=outputs/toy/latents/latent_text_pairs/1.0.0
@@ -6,7 +6,7 @@
 Latents are [5, 8, 8, 8] (17 frames of 32x32 through the toy VAE, 4x spatially); contexts are the tiny UMT5's
 [tokens, 32], padded to 16 as at inference (the toy tokenizer's model_max_length).
 """
-from configs.train.common import base_config
+from skyreels_jax.training.defaults import base_config
 
 # the published patch (1, 2, 2): 16 tokens per 8x8 latent frame. (An earlier 8x VAE gave a 4x4 latent, 4
 # tokens at this patch, and the model barely learned colour or motion.)

@@ -1,17 +1,16 @@
-"""Flow-DPO of the toy DiT on pairs of its own samples, the one that follows its caption better chosen (issue 10).
+"""Flow-DPO of the toy DiT on pairs of its own samples, the one that follows its caption
+better chosen.
 
     python -m skyreels_jax.toy.dpo         # builds the pairs from the shipped model, runs this config, measures
 
-Starts from the shipped toy DiT (init_checkpoint, set by the command); the reference model is
-that same DiT, frozen.
+Starts from the shipped toy DiT (init_checkpoint, set by the command), whose folder gives the
+architecture; the reference model is that same DiT, frozen.
 """
-from configs.train.common import base_config
-from configs.train.toy_df import TOY_DIT
+from skyreels_jax.training.defaults import base_config
 
 
 def get_config():
     cfg = base_config("dpo", "outputs/toy_dpo/dit")
-    cfg.model.dit = dict(TOY_DIT)
     cfg.init_checkpoint = "skyreels_jax/assets/toy/transformer"
     cfg.data.synthetic = None
     cfg.data.batch_size = 16

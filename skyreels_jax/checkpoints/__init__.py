@@ -1,8 +1,6 @@
-"""PyTorch checkpoints (original SkyReels-V2 and diffusers layouts) to Flax models."""
-from skyreels_jax.checkpoints.dit_loader import DiTCheckpoint, load_transformer
-from skyreels_jax.checkpoints.encoders_loader import load_image_encoder, load_text_encoder
+"""Generic checkpoint machinery: safetensors/.pth readers, streaming fill onto shards, the Orbax format,
+the cache of converted models and the converted-folder manifest. Each network's key map and loader
+live in its own folder under skyreels_jax.models."""
 from skyreels_jax.checkpoints.fill import CheckpointError
-from skyreels_jax.checkpoints.vae_loader import load_vae
 
-__all__ = ["CheckpointError", "DiTCheckpoint", "load_image_encoder", "load_text_encoder", "load_transformer",
-           "load_vae"]
+__all__ = ["CheckpointError"]

@@ -18,12 +18,12 @@ loads); 2 stores them one leaf per layer.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any, Callable
 
 import jax.numpy as jnp
 import numpy as np
@@ -31,21 +31,41 @@ from etils import epath
 from flax import nnx
 
 from skyreels_jax.checkpoints.fill import CheckpointError
-from skyreels_jax.checkpoints.orbax_io import (StreamingWriter, disk_leaves, layer_path, path_name, restore_module,
-                                               stored)
-from skyreels_jax.checkpoints.sources import MODELS, Source
+from skyreels_jax.checkpoints.orbax_io import (
+    StreamingWriter,
+    disk_leaves,
+    layer_path,
+    path_name,
+    restore_module,
+    stored,
+)
 from skyreels_jax.hub import is_remote
-from skyreels_jax.parallel.sequence_parallel import check_config
-from skyreels_jax.models import DiTConfig, VAEConfig
-from skyreels_jax.models.clip import CLIPVisionConfig
-from skyreels_jax.models.umt5 import UMT5Config
 from skyreels_jax.nn.stack import is_stacked
 
 FORMAT = 2          # 2: stacked blocks stored one leaf per layer; 1: stored stacked
 MANIFEST = "skyreels_jax.json"
 COMPONENT_FILE = "component.json"
 CHECKPOINT = "checkpoint"
-CONFIGS = {"transformer": DiTConfig, "vae": VAEConfig, "text_encoder": UMT5Config, "image_encoder": CLIPVisionConfig}
+
+
+@dataclasses.dataclass
+class Source:
+    """One component of a checkpoint folder, opened (headers only) and ready to stream."""
+
+    name: str                    # transformer, vae, text_encoder or image_encoder
+    layout: str                  # "original" or "diffusers"
+    where: Path                  # the file or folder its tensors come from
+    config: Any                  # the network's config dataclass
+    reader: Any                  # keys(), shape(key), read(key) -> numpy
+    state: nnx.State             # the abstract model state
+    plans: dict                  # our path -> [(checkpoint key, to_ours)]
+    copies: dict = dataclasses.field(default_factory=dict)   # path in DST -> file or folder copied as it is
+    extra: dict = dataclasses.field(default_factory=dict)    # JSON-able facts the loader needs (preprocessing)
+
+
+def abstract_state(model_cls: Callable[..., nnx.Module], config) -> nnx.State:
+    """The state of model_cls(config) without building it (shapes and dtypes only)."""
+    return nnx.split(nnx.eval_shape(lambda: model_cls(config, rngs=nnx.Rngs(0))))[1]
 
 
 def is_converted(root) -> bool:
@@ -112,47 +132,19 @@ def write_component(source: Source, folder, dtype: str | None, origin: str,
     return info
 
 
-def component_config(info: dict, dtype=None, **overrides):
-    """The architecture config stored for a component, in `dtype` (default: as stored)."""
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
-    if dtype is not None:
-        fields.update(dtype=jnp.dtype(dtype).name, param_dtype=jnp.dtype(dtype).name)
-    return CONFIGS[info["component"]](**{**fields, **overrides})
+def restore_component(root, info: dict, build: Callable[[], nnx.Module], *, mesh=None, keep_dtypes: bool = True,
+                      partial: bool = False) -> nnx.Module:
+    """The model that build() makes, its parameters read from the converted component `info` describes.
 
-
-def load_converted(root, component: str, dtype=None, *, mesh=None, parts=None, **overrides):
-    """A converted component as the matching load_* function returns it: a DiT, a WanVAE, a
-    TextEncoder or an ImageEncoder.
-
-    dtype None keeps the stored dtypes; otherwise every parameter is restored in `dtype`.
-    With a mesh every parameter is read straight onto its shards. Other keyword arguments
-    override config fields that do not change the weights (attention, remat, ...). parts, for the
-    VAE only: the halves to read, as load_vae's.
+    keep_dtypes restores each tensor in its stored dtype, else in build()'s; with a mesh every
+    parameter is read straight onto its shards; partial: build() makes only part of the stored model.
     """
-    name = "transformer" if component == "dit" else component
-    info = read_component(root, name)
-    config = component_config(info, dtype, **overrides)
-    if name == "transformer":
-        check_config(config, mesh)
-    if parts is not None and name != "vae":
-        raise ValueError(f"parts selects halves of the VAE; the {name} has none")
-    build = MODELS[name] if parts is None else functools.partial(MODELS[name], parts=parts)
-    dtypes = None if dtype is not None else {p: d for p, (_, d) in info["tensors"].items()}
-    model = restore_module(epath.Path(root) / name / CHECKPOINT, lambda: build(config, rngs=nnx.Rngs(0)), mesh,
-                           dtypes, per_layer=_per_layer(info), partial=parts is not None)
-    if name == "text_encoder":
-        from skyreels_jax.text import TextEncoder, load_tokenizer
-
-        return TextEncoder(model, load_tokenizer(_local(epath.Path(root) / "tokenizer")))
-    if name == "image_encoder":
-        from skyreels_jax.vision import ImageEncoder, Preprocess
-
-        preprocess = {k: tuple(v) if isinstance(v, list) else v for k, v in info["preprocess"].items()}
-        return ImageEncoder(model, Preprocess(**preprocess))
-    return model
+    dtypes = {p: d for p, (_, d) in info["tensors"].items()} if keep_dtypes else None
+    return restore_module(epath.Path(root) / info["component"] / CHECKPOINT, build, mesh, dtypes,
+                          per_layer=_per_layer(info), partial=partial)
 
 
-def _local(folder: epath.Path) -> Path:
+def local_copy(folder: epath.Path) -> Path:
     """A local copy of a small folder (transformers reads tokenizers from local disk only)."""
     if not folder.exists():
         raise FileNotFoundError(f"{folder} is missing: the converted text encoder needs its tokenizer folder")
@@ -164,13 +156,10 @@ def _local(folder: epath.Path) -> Path:
     return local
 
 
-def check_stored(root, name: str) -> list[str]:
-    """What is wrong with a converted component: every tensor of the model built from its config
+def stored_problems(root, info: dict, shapes: dict) -> list[str]:
+    """What is wrong with a converted component: every tensor of the model (`shapes`: path -> shape)
     must be in the checkpoint with the shape and dtype component.json records. [] if all is well."""
-    info = read_component(root, name)
-    from skyreels_jax.checkpoints.sources import abstract_state
-
-    shapes = {p: v.get_value().shape for p, v in nnx.to_flat_state(abstract_state(name, component_config(info)))}
+    name = info["component"]
     leaves = {path_name(disk): (path_name(param), shape)
               for disk, (param, _, shape) in disk_leaves(shapes, _per_layer(info)).items()}
     try:

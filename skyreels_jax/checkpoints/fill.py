@@ -58,6 +58,27 @@ def layer_sharding(sharding):
     return jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(*sharding.spec[1:]))
 
 
+def check_plans(plans: Plan, keys, ignored: Callable[[str], bool], where, layout: str) -> None:
+    """Raise CheckpointError unless the checkpoint `keys` are exactly those the plans read, besides the
+    keys `ignored` accepts (a tower or a head the model does not use)."""
+    expected = {key for entries in plans.values() for key, _ in entries}
+    check_key_sets(expected, {k for k in keys if k in expected or not ignored(k)},
+                   f"{where} does not match the model built from its config ({layout} layout).")
+
+
+def fill_model(model_fn: Callable[[], nnx.Module], source, layout: str, plan_fn, ignored_fn, where, mesh=None):
+    """Build model_fn() abstractly, check the key set, and fill every parameter from source.
+
+    plan_fn(path, present) gives [(key, to_ours)], one per stacked layer for the blocks.
+    """
+    graphdef, state = nnx.split(nnx.eval_shape(model_fn))
+    present = set(source.keys())
+    plans = {path: plan_fn(path, present) for path, _ in nnx.to_flat_state(state)}
+    check_plans(plans, present, ignored_fn, where, layout)
+    fill_state(state, plans, source, where, mesh)
+    return nnx.merge(graphdef, state)
+
+
 def fill_state(state, plan: Plan, source, where, mesh=None) -> None:
     """Set every variable of `state` from `source` (keys(), read(key)) following `plan`."""
     shardings = state_shardings(state, mesh) if mesh is not None else {}

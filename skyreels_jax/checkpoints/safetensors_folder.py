@@ -60,7 +60,8 @@ class SafetensorsFolder:
         path, dtype, shape, offset, nbytes = self._entries[key]
         out = np.empty(shape, _DTYPES[dtype])
         if out.nbytes != nbytes:
-            raise ValueError(f"{path.name}: tensor {key!r} has {nbytes} bytes, expected {out.nbytes} for {dtype}{list(shape)}")
+            raise ValueError(f"{path.name}: tensor {key!r} has {nbytes} bytes, expected {out.nbytes} for "
+                             f"{dtype}{list(shape)}")
         with open(path, "rb") as f:
             f.seek(offset)
             if f.readinto(out.reshape(-1).view(np.uint8)) != nbytes:

@@ -66,7 +66,8 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, *, q_block: jax.Array | 
         unsupported = [n for n, x in (("bias", bias), ("q_block/k_block", q_block),
                                       ("k_mask", k_mask if backend == "cudnn" else None)) if x is not None]
         if unsupported:
-            raise ValueError(f"attention backend {backend!r} takes no {', '.join(unsupported)}; use 'chunked' or 'auto'")
+            raise ValueError(f"attention backend {backend!r} takes no {', '.join(unsupported)}; "
+                             "use 'chunked' or 'auto'")
         return fused.fused_attention(backend, q, k, v, k_mask, scale)
     raise ValueError(f"unknown attention backend {backend!r}; use 'auto', 'xla', 'chunked', 'cudnn', 'splash' or "
                      f"one of {sorted(_BACKENDS)} (registered by importing skyreels_jax.parallel)")
@@ -166,7 +167,7 @@ def online_softmax_init(b: int, n: int, lq: int, d: int):
 
 def online_softmax_step(stats, q, k, v, visible, scale, bias=None):
     """Fold one block of keys [b, kc, n, d] into the running statistics of queries q [b, lq, n, d]."""
-    m, l, acc = stats
+    m, total, acc = stats
     s = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=jnp.float32) * scale
     if bias is not None:
         s = s + bias
@@ -175,14 +176,14 @@ def online_softmax_step(stats, q, k, v, visible, scale, bias=None):
     m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)  # rows that have seen no visible key yet
     p = jnp.exp(s - m_safe[..., None])
     correction = jnp.exp(m - m_safe)
-    l = l * correction + p.sum(-1)
+    total = total * correction + p.sum(-1)
     acc = acc * correction[..., None] + jnp.einsum("bnqk,bknd->bnqd", p.astype(v.dtype), v,
                                                    preferred_element_type=jnp.float32)
-    return m_new, l, acc
+    return m_new, total, acc
 
 
 def online_softmax_finish(stats) -> jax.Array:
     """The attention output [b, lq, n, d] (float32) from the final statistics; rows with no key give 0."""
-    _, l, acc = stats
-    l = jnp.where(l == 0.0, 1.0, l)
-    return (acc / l[..., None]).transpose(0, 2, 1, 3)
+    _, total, acc = stats
+    total = jnp.where(total == 0.0, 1.0, total)
+    return (acc / total[..., None]).transpose(0, 2, 1, 3)

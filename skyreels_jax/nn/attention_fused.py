@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
+from skyreels_jax.nn.sharding import attention_split
+
 # Splash tiles (one place): queries and keys in tiles of the first size whose padding wastes at most 1/32 of the
 # sequence, shorter sequences rounded up to the 128 lanes. The largest sizes are maxdiffusion's for Wan on v6e
 # (block_q 2048, block_kv 1024); 540P windows (51,000 tokens) pad by 0.4 %, 720P ones (111,600) by 0.9 % / 0.01 %.
@@ -35,14 +37,13 @@ def fused_attention(backend: str, q: jax.Array, k: jax.Array, v: jax.Array, k_ma
     free = () if mesh.empty else tuple(a for a in mesh.axis_names if mesh.shape[a] > 1 and a not in mesh.manual_axes)
     if not free:
         return kernel(q, k, v, k_mask)
-    from skyreels_jax.parallel.rules import attention_split
-
     batch, heads, rows = attention_split(mesh, free, q.shape[0], q.shape[2])
     lq = q.shape[1]
     shards = math.prod(mesh.shape[a] for a in rows)
     if lq % shards:
         q = jnp.pad(q, ((0, 0), (0, -lq % shards), (0, 0), (0, 0)))
-    entry = lambda axes: None if not axes else axes[0] if len(axes) == 1 else axes
+    def entry(axes):
+        return None if not axes else axes[0] if len(axes) == 1 else axes
     q_spec, kv_spec = P(entry(batch), entry(rows), entry(heads), None), P(entry(batch), None, entry(heads), None)
     mask_spec = None if k_mask is None else P(entry(batch), None)
     # every axis manual, size-1 ones too: Mosaic refuses a partly automatic partitioning
@@ -91,18 +92,21 @@ def splash_attention(q: jax.Array, k: jax.Array, v: jax.Array, k_mask: jax.Array
     lk = k.shape[1]
     bq, bk = splash_tile(lq, SPLASH_Q_TILES), splash_tile(lk, SPLASH_KV_TILES)
     pq, pk = -(-lq // bq) * bq, -(-lk // bk) * bk
-    to_heads = lambda x, length: jnp.pad(x, ((0, 0), (0, length - x.shape[1]), (0, 0), (0, 0))).transpose(0, 2, 1, 3)
+    def to_heads(x, length):
+        return jnp.pad(x, ((0, 0), (0, length - x.shape[1]), (0, 0), (0, 0))).transpose(0, 2, 1, 3)
     qh = to_heads((q.astype(jnp.float32) * scale).astype(q.dtype), pq)  # splash does not scale the logits
     kh, vh = to_heads(k, pk), to_heads(v.astype(q.dtype), pk)
     kv_ids = jnp.zeros((1, lk), jnp.int32) if k_mask is None else jnp.where(k_mask.astype(bool), 0, 1)
     kv_ids = jnp.pad(kv_ids, ((0, 0), (0, pk - lk)), constant_values=1).astype(jnp.int32)
     if k_mask is None:  # one call over batch × heads: a vmapped kernel would hold every batch's tile in VMEM at once
-        fold = lambda x: x.reshape(1, b * n, *x.shape[2:])
+        def fold(x):
+            return x.reshape(1, b * n, *x.shape[2:])
         qh, kh, vh, heads = fold(qh), fold(kh), fold(vh), b * n
     else:  # a key mask per batch element: one call per element
         kv_ids, heads = jnp.broadcast_to(kv_ids, (b, pk)), n
     kernel = _splash_kernel(heads, pq, pk, bq, bk, interpret, with_lse)
-    one = lambda args: kernel(args[0], args[1], args[2], segment_ids=SegmentIds(jnp.zeros((pq,), jnp.int32), args[3]))
+    def one(args):
+        return kernel(args[0], args[1], args[2], segment_ids=SegmentIds(jnp.zeros((pq,), jnp.int32), args[3]))
     out = jax.lax.map(one, (qh, kh.astype(q.dtype), vh, kv_ids))
     lse = None
     if with_lse:

@@ -19,7 +19,6 @@ from flax import nnx
 
 from skyreels_jax.nn.platform import current_platform
 
-
 CPU_COMPILER_OPTIONS = {"xla_disable_hlo_passes": "while-loop-invariant-code-motion"}
 
 

@@ -23,8 +23,14 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from skyreels_jax.nn.attention import (attention, choose_backend, online_softmax_finish, online_softmax_init,
-                                      online_softmax_step, register_backend)
+from skyreels_jax.nn.attention import (
+    attention,
+    choose_backend,
+    online_softmax_finish,
+    online_softmax_init,
+    online_softmax_step,
+    register_backend,
+)
 from skyreels_jax.nn.attention_fused import splash_attention
 
 AXIS = "context"
@@ -147,7 +153,8 @@ def ring_attention(q, k, v, *, q_block=None, k_block=None, bias=None, k_mask=Non
                 return merge_by_lse(stats, out, lse)
 
             init = (jnp.zeros((b, lq, n, d), jnp.float32), jnp.full((b, n, lq), -jnp.inf, jnp.float32))
-            finish = lambda stats: stats[0]
+            def finish(stats):
+                return stats[0]
         else:
             kc = min(chunk, k.shape[1])
             pad = (-k.shape[1]) % kc  # hidden keys, so that each shard is whole chunks
@@ -185,7 +192,8 @@ def merge_by_lse(stats, out, lse):
     running (output, log-sum-exp), both float32."""
     acc, total = stats
     new = jnp.logaddexp(total, lse)
-    weight = lambda x: jnp.exp(x - jnp.where(jnp.isfinite(new), new, 0.0)).transpose(0, 2, 1)[..., None]
+    def weight(x):
+        return jnp.exp(x - jnp.where(jnp.isfinite(new), new, 0.0)).transpose(0, 2, 1)[..., None]
     return acc * weight(total) + out.astype(jnp.float32) * weight(lse), new
 
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DF_DEFAULTS = dict(ar_step=0, causal_block_size=1, base_num_frames=97, overlap_history=None, addnoise_condition=0,
-                   overlap_mode="latent", causal_attention=False)
+from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
 
 
 def check_call(mode: str, prompt, image, end_image, video, num_frames: int, height: int, width: int, latents,
@@ -15,7 +14,7 @@ def check_call(mode: str, prompt, image, end_image, video, num_frames: int, heig
     if teacache_threshold is not None:
         if df:
             raise ValueError("teacache (step caching) is not supported for diffusion-forcing models: the "
-                             "original's maintainers found it breaks them (SkyReels-V2 issue #123); leave it off")
+                             "original's maintainers found it breaks them; leave it off")
         if not teacache_threshold >= 0:
             raise ValueError(f"teacache_threshold must be >= 0 (0 never skips a step), got {teacache_threshold}")
     prompts = prompt if df and isinstance(prompt, (list, tuple)) else [prompt]

@@ -8,23 +8,24 @@ from pathlib import Path
 from etils import epath
 
 from skyreels_jax.checkpoints.converted import is_converted, read_manifest
-from skyreels_jax.checkpoints.dit_loader import DiTCheckpoint
 from skyreels_jax.hub import is_remote
+from skyreels_jax.models.dit.loader import DiTCheckpoint
 
 MODES = ("text_to_video", "image_to_video", "first_last_frame", "diffusion_forcing")
 
-# The reference CLIs' negative prompts (reference §5.1): generate_video.py (T2V/I2V) is English,
+# The reference CLIs' negative prompts: generate_video.py (T2V/I2V) is English,
 # generate_video_df.py (diffusion forcing) uses the Chinese Wan default.
 NEGATIVE_PROMPT = ("Bright tones, overexposed, static, blurred details, subtitles, style, works, paintings, images, "
                    "static, overall gray, worst quality, low quality, JPEG compression residue, ugly, incomplete, "
                    "extra fingers, poorly drawn hands, poorly drawn faces, deformed, disfigured, misshapen limbs, "
                    "fused fingers, still picture, messy background, three legs, many people in the background, "
                    "walking backwards")
-NEGATIVE_PROMPT_DF = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+NEGATIVE_PROMPT_DF = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，"
+                      "整体发灰，最差质量，低质量，"
                       "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
                       "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
 
-# guidance_scale, shift per mode (reference §6.2); 30 steps everywhere
+# guidance_scale, shift per mode (the reference CLIs'); 30 steps everywhere
 DEFAULTS = {
     "text_to_video": dict(guidance_scale=6.0, shift=8.0),
     "image_to_video": dict(guidance_scale=5.0, shift=5.0),

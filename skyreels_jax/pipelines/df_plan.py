@@ -1,5 +1,5 @@
 """Diffusion-forcing plans as pure host functions: the windows (chunks) of a long video, and each
-window's timestep matrix with its clean prefix and end frame (reference §7)."""
+window's timestep matrix with its clean prefix and end frame."""
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +22,7 @@ class Window:
 
 
 def plan_windows(num_latents: int, base_latents: int, overlap_latents: int, first_prefix: int = 0) -> list[Window]:
-    """The reference's chunking (§7.4, as diffusers computes it): window 0 has min(L, B) frames, window
+    """The reference's chunking (as diffusers computes it): window 0 has min(L, B) frames, window
     i > 0 starts at i·(B − O), reuses O frames of history and has min(L − i·(B−O), B) frames."""
     if num_latents <= base_latents:
         return [Window(0, 0, num_latents, first_prefix)]
@@ -45,7 +45,8 @@ def window_schedule(length: int, prefix: int, end_frame: bool, template, ar_step
     noisy = length - prefix
     matrix, _, mask, _ = generate_timestep_matrix(noisy, template, noisy, ar_step, 0, causal_block_size)
     rows = matrix.shape[0]
-    clean = lambda n: (np.zeros((rows, n), matrix.dtype), np.zeros((rows, n), bool))
+    def clean(n):
+        return (np.zeros((rows, n), matrix.dtype), np.zeros((rows, n), bool))
     parts = [clean(prefix), (matrix, mask)] + ([clean(1)] if end_frame else [])
     return np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
 

@@ -1,4 +1,4 @@
-"""Diffusion forcing (reference §7): every latent frame on its own noise level, synchronous or
+"""Diffusion forcing: every latent frame on its own noise level, synchronous or
 asynchronous schedules, videos of any length by overlapping windows, start/end images, video
 extension, prompt travel, and long runs that resume after a crash.
 
@@ -21,23 +21,31 @@ import numpy as np
 from flax import nnx
 from tqdm.auto import tqdm
 
+from skyreels_jax.media import to_unit_range
 from skyreels_jax.models.dit import fps_index
 from skyreels_jax.nn.jit import jit
 from skyreels_jax.parallel.placement import to_device
-from skyreels_jax.pipelines.conditioning import decode_to_uint8, to_unit_range
+from skyreels_jax.pipelines.conditioning import decode_to_uint8
 from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_schedule
 from skyreels_jax.schedulers import flow_timesteps, flow_unipc
+
+# The diffusion-forcing options of a pipeline call and their defaults (the original CLI's): the one place
+# that DFSettings, the call's signature and checks, and the command line read them from.
+DF_DEFAULTS = dict(ar_step=0, causal_block_size=1, base_num_frames=97, overlap_history=None, addnoise_condition=0.0,
+                   overlap_mode="latent", causal_attention=False)
 
 
 @dataclasses.dataclass(frozen=True)
 class DFSettings:
+    """What sampling one window needs: the schedule, guidance and the DF options that act per window."""
+
     num_steps: int
     shift: float
     guidance: float
-    ar_step: int = 0
-    causal_block_size: int = 1
-    addnoise_condition: float = 0.0
-    causal_attention: bool = False  # also mask attention block-causally (diffusers does, the original doesn't)
+    ar_step: int = DF_DEFAULTS["ar_step"]
+    causal_block_size: int = DF_DEFAULTS["causal_block_size"]
+    addnoise_condition: float = DF_DEFAULTS["addnoise_condition"]
+    causal_attention: bool = DF_DEFAULTS["causal_attention"]  # also mask attention block-causally (as diffusers)
 
 
 def addnoise_key(seed: int, window: int, row: int) -> jax.Array:
@@ -51,7 +59,7 @@ def _row(graphdef, params, latents, state, timesteps, update, history, context, 
     dit = nnx.merge(graphdef, params)
     batch, frames = context.shape[0], latents.shape[1]
     t = timesteps.astype(jnp.float32)
-    noisy = history & (addnoise > 0)  # re-noise the clean history a little, on a copy (reference §7.3)
+    noisy = history & (addnoise > 0)  # re-noise the clean history a little, on a copy
     a = addnoise / 1000.0
     x = jnp.where(noisy[None, :, None, None, None],
                   latents * (1 - a) + jax.random.normal(key, latents.shape) * a, latents)
@@ -72,7 +80,8 @@ def sample_window(dit, latents, prefix: int, end_latent, context, fps_ids, s: DF
     timesteps, update = window_schedule(length, prefix, end_latent is not None,
                                         flow_timesteps(s.num_steps, s.shift), s.ar_step, s.causal_block_size)
     # df_alias: the reference pipelines step each frame in place, which the scheduler sees (see flow_unipc)
-    state = flow_unipc.init(s.num_steps, s.shift, latents.shape, per_frame=latents.shape[1], df_alias=True)
+    state = jax.tree.map(to_device, flow_unipc.init(s.num_steps, s.shift, latents.shape, per_frame=latents.shape[1],
+                                                    df_alias=True))
     history = to_device(np.arange(latents.shape[1]) < prefix)
     causal = s.causal_block_size if s.causal_attention else None
     graphdef, params = nnx.split(dit)
@@ -134,7 +143,8 @@ def generate(dit, vae, encode_text, encode_video, *, prompts: list[str], negativ
     # the whole video's latents: noise until a window writes its frames. In latent overlap mode a window's
     # history is the frames the window before wrote last, already in place; the track is decoded at the end.
     track = jax.random.normal(jax.random.PRNGKey(seed), shape) if latents is None else to_device(latents, np.float32)
-    encode = lambda frames: encode_video(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
+    def encode(frames):
+        return encode_video(frames[None])  # [N, H, W, 3] -> [1, n, h, w, z]
     start = (encode(image[None]) if image is not None else
              encode(to_unit_range(video[-overlap_history:])) if video is not None else None)
     end = encode(end_image[None]) if end_image is not None else None

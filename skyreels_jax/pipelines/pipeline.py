@@ -13,14 +13,19 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from skyreels_jax.checkpoints.dit_loader import check_overrides, load_transformer_cached
 from skyreels_jax.hub import resolve
+from skyreels_jax.media import load_image, load_video, resize_crop, to_unit_range
+from skyreels_jax.models.clip import load_image_encoder
+from skyreels_jax.models.components import load_converted
+from skyreels_jax.models.dit.loader import check_overrides, load_transformer_cached
+from skyreels_jax.models.umt5 import load_text_encoder
+from skyreels_jax.models.vae import load_vae
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import diffusion_forcing
 from skyreels_jax.pipelines.checks import check_call
 from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
-from skyreels_jax.pipelines.conditioning import (image_condition, load_image, load_video, resize_crop, decode_to_uint8,
-                                                 to_unit_range)
+from skyreels_jax.pipelines.conditioning import decode_to_uint8, image_condition
+from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
 from skyreels_jax.pipelines.sampling import denoise
 
 
@@ -89,11 +94,14 @@ class Pipeline:
     def __call__(self, prompt: str | list[str], negative_prompt: str | None = None, image=None, end_image=None,
                  video=None, num_frames: int = 97, height: int = 544, width: int = 960, num_steps: int | None = None,
                  guidance_scale: float | None = None, shift: float | None = None, seed: int = 0, latents=None,
-                 ar_step: int = 0, causal_block_size: int = 1, base_num_frames: int = 97,
-                 overlap_history: int | None = None, addnoise_condition: float = 0, fps: int = 24,
-                 overlap_mode: str = "latent", causal_attention: bool = False, work_dir=None,
+                 ar_step: int = DF_DEFAULTS["ar_step"], causal_block_size: int = DF_DEFAULTS["causal_block_size"],
+                 base_num_frames: int = DF_DEFAULTS["base_num_frames"],
+                 overlap_history: int | None = DF_DEFAULTS["overlap_history"],
+                 addnoise_condition: float = DF_DEFAULTS["addnoise_condition"], fps: int = 24,
+                 overlap_mode: str = DF_DEFAULTS["overlap_mode"],
+                 causal_attention: bool = DF_DEFAULTS["causal_attention"], work_dir=None,
                  progress: bool = True, teacache_threshold: float | None = None) -> np.ndarray:
-        """See API.md. For diffusion-forcing models, work_dir keeps finished windows so that a rerun
+        """See docs/api.md. For diffusion-forcing models, work_dir keeps finished windows so that a rerun
         of the same call after a crash continues where it stopped. teacache_threshold (text/image-
         to-video only; None: off) skips the DiT's block stack on steps whose input changed by less
         (pipelines.step_cache); `self.stats["teacache_skipped"]` then says how many steps it skipped."""
@@ -166,17 +174,14 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     an Orbax checkpoint so that the next start skips the conversion (see checkpoints.cache).
     With a mesh (skyreels_jax.parallel.make_mesh) the DiT and encoders are sharded over it and
     every call runs under it. dit_overrides sets DiTConfig fields that do not change the weights
-    (dit_loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
+    (models.dit.loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
     """
-    from skyreels_jax.checkpoints import load_image_encoder, load_text_encoder, load_vae
-
     folder = inspect_folder(resolve(path_or_hub_id))
     if dtype is None:
         dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
     if folder.layout == "converted":  # Orbax checkpoints from `python -m convert`: restored onto the mesh
-        from skyreels_jax.checkpoints.converted import load_converted
-
-        load = lambda name, dt=dtype, **kw: load_converted(folder.root, name, dt, **kw)
+        def load(name, dt=dtype, **kw):
+            return load_converted(folder.root, name, dt, **kw)
         return Pipeline(folder, load("transformer", mesh=mesh, **check_overrides(dit_overrides)),
                         load("vae", jnp.float32, parts=("decoder",)), Lazy(lambda: load("text_encoder", mesh=mesh)),
                         Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,

@@ -47,7 +47,7 @@ def denoise(dit, latents, context, num_steps: int, shift: float, guidance: float
     host waits for the step before last, so one step is always queued. teacache_threshold (None:
     off) turns on step caching (see step_cache); stats, if given, gets "teacache_skipped" and "steps".
     """
-    state = SCHEDULERS[scheduler].init(num_steps, shift, latents.shape)
+    state = jax.tree.map(to_device, SCHEDULERS[scheduler].init(num_steps, shift, latents.shape))
     graphdef, params = nnx.split(dit)
     latents = jnp.array(latents, jnp.float32)  # a copy: the step donates its input
     cache = None

@@ -40,8 +40,10 @@ class StepCache(NamedTuple):
 
 
 def init(threshold: float, num_steps: int, batch: int, tokens: int, dim: int) -> StepCache:
-    zeros = lambda *shape: to_device(np.zeros(shape, np.float32))  # separate buffers: the step donates them
-    count = lambda n: to_device(n, np.int32)
+    def zeros(*shape):
+        return to_device(np.zeros(shape, np.float32))  # separate buffers: the step donates them
+    def count(n):
+        return to_device(n, np.int32)
     return StepCache(to_device(threshold, np.float32), count(num_steps - 1), count(0), zeros(batch, tokens, dim),
                      zeros(batch, tokens, dim), zeros(batch), count(0))
 

@@ -5,7 +5,8 @@
     latents, state = sched.step(state, v, latents, update_mask=None)     # jit-able
 
 `per_frame=F` gives each latent frame (axis 1) its own counter and history; update_mask [F]
-(bool) picks the frames that advance, as diffusion forcing needs.
+(bool) picks the frames that advance, as diffusion forcing needs. `init` returns the state on
+the host (numpy); under a mesh, put it on the devices before the first step.
 """
 from skyreels_jax.schedulers import flow_euler, flow_unipc
 from skyreels_jax.schedulers.frames import current_timesteps, finished

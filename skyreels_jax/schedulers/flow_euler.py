@@ -10,27 +10,27 @@ from typing import Any, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.schedulers import frames
 from skyreels_jax.schedulers.sigmas import flow_sigmas, flow_timesteps
 
 
 class EulerState(NamedTuple):
-    step: jax.Array       # int32 [] or [F]: steps taken
-    sigmas: jax.Array     # float32 [n + 1], ending in 0
-    timesteps: jax.Array  # int32 [n]: what the DiT embeds at each step
-    dsigma: jax.Array     # float32 [n]: σ[k+1] − σ[k]
+    step: ArrayLike       # int32 [] or [F]: steps taken
+    sigmas: ArrayLike     # float32 [n + 1], ending in 0
+    timesteps: ArrayLike  # int32 [n]: what the DiT embeds at each step
+    dsigma: ArrayLike     # float32 [n]: σ[k+1] − σ[k]
 
 
 def init_with_sigmas(sigmas: np.ndarray, timesteps: np.ndarray, sample_shape: Sequence[int],
                      per_frame: int | None = None) -> EulerState:
-    """A state for any decreasing schedule sigmas [n + 1] (last 0) with DiT timesteps [n]."""
+    """A host state for any decreasing schedule sigmas [n + 1] (last 0) with DiT timesteps [n]."""
     sig = np.asarray(sigmas, np.float32)
     if sig.ndim != 1 or len(sig) < 2 or len(timesteps) != len(sig) - 1:
         raise ValueError(f"need sigmas [n+1] and timesteps [n], got {sig.shape} and {np.shape(timesteps)}")
-    return EulerState(frames.counter(per_frame, sample_shape), to_device(sig), to_device(timesteps, np.int32),
-                      to_device(sig[1:] - sig[:-1]))
+    return EulerState(frames.counter(per_frame, sample_shape), sig, np.asarray(timesteps, np.int32),
+                      sig[1:] - sig[:-1])
 
 
 def init(num_steps: int, shift: float, sample_shape: Sequence[int], per_frame: int | None = None) -> EulerState:

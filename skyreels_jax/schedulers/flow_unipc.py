@@ -26,21 +26,21 @@ from typing import Any, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.schedulers import frames
 from skyreels_jax.schedulers.sigmas import flow_sigmas, flow_timesteps
 
 
 class UniPCState(NamedTuple):
-    step: jax.Array         # int32 [] or [F]: steps taken
-    sigmas: jax.Array       # float32 [n + 1], ending in 0
-    timesteps: jax.Array    # int32 [n]: what the DiT embeds at each step
-    predictor: jax.Array    # float32 [n, 3]: weights of (corrected x, x0_k, x0_{k-1})
-    corrector: jax.Array    # float32 [n, 5]: weights of (x, last x, x0_{k-1}, x0_{k-2}, x0_k)
-    last_sample: jax.Array  # float32 sample: the corrected sample the previous predictor started from
-    x0_prev: jax.Array      # float32 sample: x0 prediction of the previous step
-    x0_prev2: jax.Array     # float32 sample: x0 prediction two steps back
+    step: ArrayLike         # int32 [] or [F]: steps taken
+    sigmas: ArrayLike       # float32 [n + 1], ending in 0
+    timesteps: ArrayLike    # int32 [n]: what the DiT embeds at each step
+    predictor: ArrayLike    # float32 [n, 3]: weights of (corrected x, x0_k, x0_{k-1})
+    corrector: ArrayLike    # float32 [n, 5]: weights of (x, last x, x0_{k-1}, x0_{k-2}, x0_k)
+    last_sample: ArrayLike  # float32 sample: the corrected sample the previous predictor started from
+    x0_prev: ArrayLike      # float32 sample: x0 prediction of the previous step
+    x0_prev2: ArrayLike     # float32 sample: x0 prediction two steps back
 
 
 def predictor_orders(n: int) -> list[int]:
@@ -90,16 +90,16 @@ def unipc_tables(sigmas: np.ndarray, df_alias: bool = False) -> tuple[np.ndarray
 
 def init_with_sigmas(sigmas: np.ndarray, timesteps: np.ndarray, sample_shape: Sequence[int],
                      per_frame: int | None = None, df_alias: bool = False) -> UniPCState:
-    """A state for any decreasing schedule sigmas [n + 1] (last 0) with DiT timesteps [n]."""
+    """A host state for any decreasing schedule sigmas [n + 1] (last 0) with DiT timesteps [n]."""
     sig = np.asarray(sigmas, np.float32)
     if sig.ndim != 1 or len(sig) < 2 or len(timesteps) != len(sig) - 1:
         raise ValueError(f"need sigmas [n+1] and timesteps [n], got {sig.shape} and {np.shape(timesteps)}")
     if not (np.all(sig[:-1] > 0) and np.all(sig[:-1] < 1) and sig[-1] >= 0 and np.all(np.diff(sig) < 0)):
         raise ValueError("UniPC needs strictly decreasing sigmas in (0, 1) followed by a final value >= 0")
     pred, corr = unipc_tables(sig, df_alias)
-    zeros = to_device(np.zeros(tuple(sample_shape), np.float32))
-    return UniPCState(frames.counter(per_frame, sample_shape), to_device(sig), to_device(timesteps, np.int32),
-                      to_device(pred, np.float32), to_device(corr, np.float32), zeros, zeros, zeros)
+    zeros = np.zeros(tuple(sample_shape), np.float32)
+    return UniPCState(frames.counter(per_frame, sample_shape), sig, np.asarray(timesteps, np.int32),
+                      pred.astype(np.float32), corr.astype(np.float32), zeros, zeros, zeros)
 
 
 def init(num_steps: int, shift: float, sample_shape: Sequence[int], per_frame: int | None = None,

@@ -4,6 +4,9 @@ A scheduler state holds a step counter `step`: a scalar (one schedule for the wh
 an int32 [F] vector (one schedule per latent frame, frame axis 1 of a [B, F, H, W, C] sample,
 as diffusion forcing needs). Per-step tables are gathered at each frame's own counter and
 broadcast over that frame; frames outside `update_mask`, or already finished, are untouched.
+
+`init` builds a state on the host (numpy); `step` is jit-able and returns jax arrays. A caller that
+runs under a mesh puts the state on its devices first (the pipelines use parallel.placement).
 """
 from __future__ import annotations
 
@@ -13,19 +16,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from skyreels_jax.parallel.placement import to_device
 
-
-def counter(per_frame: int | None, sample_shape: Sequence[int]) -> jax.Array:
+def counter(per_frame: int | None, sample_shape: Sequence[int]) -> np.ndarray:
     """A zero step counter: [] or [F], after checking that sample_shape has F frames on axis 1."""
     if per_frame is None:
-        return to_device(0, np.int32)
+        return np.zeros((), np.int32)
     if int(per_frame) != per_frame or per_frame < 1:
         raise ValueError(f"per_frame must be a positive frame count or None, got {per_frame!r}")
     if len(sample_shape) < 2 or sample_shape[1] != per_frame:
         raise ValueError(f"per_frame={per_frame} needs a sample shaped [B, F={per_frame}, ...] "
                          f"(frames on axis 1), got sample_shape {tuple(sample_shape)}")
-    return to_device(np.zeros(int(per_frame), np.int32))
+    return np.zeros(int(per_frame), np.int32)
 
 
 def expand(values: jax.Array, ndim: int) -> jax.Array:

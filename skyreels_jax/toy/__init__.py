@@ -1,2 +1,2 @@
-"""The toy model (issue 10): a synthetic moving-shapes world, its dataset, the training recipe
+"""The toy model: a synthetic moving-shapes world, its dataset, the training recipe
 (`python -m skyreels_jax.toy.build`), pixel metrics and the evaluation script."""

@@ -76,19 +76,6 @@ def _encode_latents(vae_dir: Path, clips: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _text_embeddings(pipeline_dir: Path, prompts: list[str]) -> dict[str, np.ndarray]:
-    """prompt -> its UMT5 features trimmed to the true token count [tokens, D]."""
-    from skyreels_jax import load_text_encoder
-
-    te = load_text_encoder(pipeline_dir)
-    ctx = np.asarray(te.encode(prompts))
-    out = {}
-    for p, c in zip(prompts, ctx):
-        n = int(np.max(np.nonzero(np.abs(c).sum(-1))[0])) + 1
-        out[p] = c[:n]
-    return out
-
-
 def latent_examples(latents, captions, embeddings, negative: str, uncond_every: int = 8):
     """(key, example) for LatentTextPairs: each clip with its caption, and every uncond_every-th clip
     again with the negative prompt (what guidance subtracts)."""
@@ -132,13 +119,15 @@ def main(argv=None) -> int:
     ap.add_argument("--stop-after", choices=["vae", "latents", "dit"], help="stop after this stage")
     args = ap.parse_args(argv)
     work, t0 = Path(args.workdir), time.perf_counter()
-    stage = lambda name: print(f"[{time.perf_counter() - t0:6.0f} s] {name}", flush=True)
+    def stage(name):
+        return print(f"[{time.perf_counter() - t0:6.0f} s] {name}", flush=True)
     pipe = work / "pipeline"
 
     stage("render dataset")
     ds = dataset.build(work / "data", num_train=args.num_train)
     clips = _videos(ds, "train")
-    done = lambda folder: (folder / "config.json").exists()  # stages save atomically: rerunning resumes
+    def done(folder):
+        return (folder / "config.json").exists()  # stages save atomically: rerunning resumes
     if not done(pipe / "vae"):
         from skyreels_jax.toy.vae_train import save_atomically, train_vae
 
@@ -180,7 +169,7 @@ def main(argv=None) -> int:
     latents_dir = work / "latents"
     if not latents_dir.exists():
         from skyreels_jax.pipelines.components import NEGATIVE_PROMPT_DF
-        from skyreels_jax.toy.text import all_captions
+        from skyreels_jax.toy.text import all_captions, text_embeddings
         from skyreels_jax.training import data
 
         stage("encode latents and captions")
@@ -189,7 +178,7 @@ def main(argv=None) -> int:
             keep = keep[_trained_on(ds, "train")[keep]]
         captions = _captions(ds, "train")
         z, captions = _encode_latents(pipe / "vae", clips[keep]), [captions[i] for i in keep]
-        emb = _text_embeddings(pipe, all_captions() + [NEGATIVE_PROMPT_DF])
+        emb = text_embeddings(pipe, all_captions() + [NEGATIVE_PROMPT_DF])
         examples = latent_examples(z, captions, emb, NEGATIVE_PROMPT_DF)
         data.build(data.LatentTextPairs, latents_dir, examples, latent_shape=z.shape[1:],
                    text_dim=next(iter(emb.values())).shape[1])

@@ -1,4 +1,4 @@
-"""Flow-DPO on the toy model (issue 10): of two samples of the same prompt, the one that follows it better wins.
+"""Flow-DPO on the toy model: of two samples of the same prompt, the one that follows it better wins.
 
     python -m skyreels_jax.toy.dpo [--model toy] [--workdir outputs/toy_dpo] [--pairs 512] [--steps N]
 
@@ -88,17 +88,16 @@ def measure(pipe, n: int, seed: int = 1000) -> dict:
 def run_dpo(model: Path, work: Path, pairs: int = 512, steps: int | None = None) -> Path:
     """Pairs from `model`'s samples, flow-DPO of its DiT; returns the tuned pipeline folder
     (work/pipeline, a copy of `model` with the new transformer/). Stages done in `work` are skipped."""
-    from skyreels_jax import load_vae
+    from skyreels_jax.models.vae import load_vae
     from skyreels_jax.pipelines import load_pipeline
-    from skyreels_jax.toy.build import _text_embeddings
     from skyreels_jax.toy.export import export_dit
-    from skyreels_jax.toy.text import all_captions
+    from skyreels_jax.toy.text import all_captions, text_embeddings
     from skyreels_jax.training import data
     from skyreels_jax.training.loop import load_config, train
 
     pairs_dir = work / "pairs"
     if not pairs_dir.exists():
-        emb = _text_embeddings(model, all_captions())
+        emb = text_embeddings(model, all_captions())
         found = sampled_pairs(load_pipeline(model, cache=False), pairs)
         print(f"{len(found)} preference pairs", flush=True)
         vae = load_vae(model)

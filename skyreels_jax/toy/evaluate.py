@@ -37,8 +37,8 @@ GEN = dict(height=32, width=32, num_steps=20, guidance_scale=3.0, base_num_frame
 def vae_round_trip(model: str, n: int = 24) -> dict:
     """PSNR of held-out clips through the VAE, and the adherence measures on the round trip (the
     ceiling a perfect DiT could reach with this VAE; the rendered clips themselves score 100%)."""
-    from skyreels_jax import load_vae
     from skyreels_jax.hub import resolve
+    from skyreels_jax.models.vae import load_vae
 
     vae = load_vae(resolve(model))
     rendered = [render_clip(TEST_OFFSET + i) for i in range(n)]
@@ -50,7 +50,7 @@ def vae_round_trip(model: str, n: int = 24) -> dict:
 
 
 def score(video: np.ndarray, colour: str, shape: str, direction: str) -> dict:
-    """The adherence measures of one 17-frame video; "all" is issue 10's: the captioned colour and
+    """The adherence measures of one 17-frame video; "all" is the adherence measure: the captioned colour and
     shape, moving the captioned way."""
     p, c = metrics.track(video, colour)
     present, moving = bool(p.mean() >= 0.9), metrics.direction_ok(c, direction)

@@ -1,5 +1,5 @@
 """Write a trained Flax DiT as a diffusers `SkyReelsV2Transformer3DModel` folder (config.json +
-safetensors): the inverse of the loader's key map (skyreels_jax.checkpoints.dit_keys)."""
+safetensors): the inverse of the loader's key map (skyreels_jax.models.dit.keys)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ import numpy as np
 from flax import nnx
 from safetensors.numpy import save_file
 
-from skyreels_jax.checkpoints import dit_keys
 from skyreels_jax.models.dit import DiTConfig
+from skyreels_jax.models.dit import keys as dit_keys
 
 
 def to_torch(leaf: str, tensor: np.ndarray) -> np.ndarray:

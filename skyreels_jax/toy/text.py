@@ -1,4 +1,5 @@
-"""The toy text side: a sentencepiece tokenizer trained on the toy captions and a tiny frozen UMT5.
+"""The toy text side: a sentencepiece tokenizer trained on the toy captions, a tiny frozen UMT5, and
+the caption embeddings the training data is made of.
 
 The UMT5 keeps random weights (seeded): it only has to map different captions to different
 token features; the DiT's text embedder and cross-attention learn to read them. Both are saved
@@ -9,6 +10,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from skyreels_jax.toy.world import COLOURS, DIRECTIONS, SHAPES, caption
 
@@ -56,3 +59,16 @@ def make_text_encoder(folder: Path, vocab_size: int, seed: int = 0) -> Path:
                 p.normal_(0.0, 1.0 if "shared" in name or "embed" in name or "relative" in name else 0.2)
     model.save_pretrained(folder)
     return folder
+
+
+def text_embeddings(pipeline_dir: Path, prompts: list[str]) -> dict[str, np.ndarray]:
+    """prompt -> its UMT5 features trimmed to the true token count [tokens, D]."""
+    from skyreels_jax.models.umt5 import load_text_encoder
+
+    te = load_text_encoder(pipeline_dir)
+    ctx = np.asarray(te.encode(prompts))
+    out = {}
+    for p, c in zip(prompts, ctx):
+        n = int(np.max(np.nonzero(np.abs(c).sum(-1))[0])) + 1
+        out[p] = c[:n]
+    return out

@@ -3,7 +3,7 @@
 It trains the diffusers `AutoencoderKLWan` with PyTorch and saves it with `save_pretrained`, so the
 shipped `vae/` folder is the published layout that `skyreels_jax.load_vae` reads. Why PyTorch:
 on this 2-core CPU a batch-8 training step of the same VAE took 12.2 s through XLA:CPU's
-conv3d gradient and 1.4 s through PyTorch's (measured for issue 10).
+conv3d gradient and 1.4 s through PyTorch's (measured while building the toy model).
 
 Loss: L1 + L2 with the pixels within `outline` px of the shape weighted 5x (they are a small part of
 each frame; weighting the shape's own pixels alone made spilling past an edge cheap, and every shape
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 # two spatial downsamplings, not Wan's three: 32x32 frames give an 8x8 latent. A 4x4 latent (8x) decoded
-# every shape as the same round blob (issue 10).
+# every shape as the same round blob.
 VAE_KW = dict(base_dim=8, z_dim=8, dim_mult=[1, 2, 4], num_res_blocks=1, temperal_downsample=[True, True],
               scale_factor_spatial=4)
 
@@ -60,8 +60,9 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
               threads: int = 1) -> Path:
     """Train on uint8 clips [N, F, H, W, 3] (from `init`, a saved VAE folder, if given) and save the
     diffusers folder `out`; returns `out`. decoder_only trains the decoder alone and keeps the
-    encoder and the latent statistics, so latents encoded before stay valid. threads: PyTorch's intra-op threads; with other jobs on the machine
-    one thread ran a step 6x faster than two (spinning threads wait for busy cores)."""
+    encoder and the latent statistics, so latents encoded before stay valid. threads: PyTorch's intra-op
+    threads; with other jobs on the machine one thread ran a step 6x faster than two (spinning threads
+    wait for busy cores)."""
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(seed)
@@ -87,7 +88,8 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
         rec = (weight * (err.abs() + err ** 2)).mean()
         # the shape's mean colour per frame: a global term, or the decoder settles on two hues
         area = shape.sum(dim=(3, 4))
-        hue = lambda v: (v * shape).sum(dim=(3, 4)) / area.clamp(min=1.0)
+        def hue(v):
+            return (v * shape).sum(dim=(3, 4)) / area.clamp(min=1.0)
         colour = ((hue(y) - hue(x)) ** 2 * (area > 0)).mean()
         norm = (mu ** 2).mean()
         loss = rec + colour_weight * colour + latent_weight * norm
@@ -97,7 +99,8 @@ def train_vae(clips: np.ndarray, out: Path, *, steps: int = 300, batch: int = 8,
         opt.step()
         sched.step()
         if step % log_every == 0 or step == steps:
-            print(f"vae step {step}/{steps} rec={rec.item():.4f} colour={colour.item():.4f} latent_ms={norm.item():.3f} "
+            print(f"vae step {step}/{steps} rec={rec.item():.4f} colour={colour.item():.4f} "
+                  f"latent_ms={norm.item():.3f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     vae.eval()
     if decoder_only:

@@ -47,8 +47,9 @@ def render(colour: str, shape: str, direction: str, *, frames: int = 17, size: i
     lo, hi = radius + 0.5, size - radius - 0.5
     vy, vx = (speed * d for d in DIRECTIONS[direction])
     if start is None:  # the moving axis starts in the trailing half; the other axis anywhere
-        trail = lambda v: rng.uniform(lo, (lo + hi) / 2) if v > 0 else rng.uniform((lo + hi) / 2, hi) if v < 0 \
-            else rng.uniform(lo, hi)
+        def trail(v):
+            return rng.uniform(lo, (lo + hi) / 2) if v > 0 else rng.uniform((lo + hi) / 2, hi) if v < 0 \
+                    else rng.uniform(lo, hi)
         start = (trail(vy), trail(vx))
     y, x = start
     rgb = np.asarray(COLOURS[colour], np.float32)

@@ -11,13 +11,26 @@
   embeddings (`skyreels-jax preprocess`), sharded over processes, resumable;
 - sharding.py: the state and batches on a mesh, one host or many;
 - checkpoint.py, metrics.py: Orbax CheckpointManager (state + data position); JSONL/TensorBoard;
-- run_config.py, loop.py, cli.py: `skyreels-jax train --config configs/train/tiny_flow.py`.
+- defaults.py, run_config.py, loop.py, cli.py: `skyreels-jax train --config configs/train/tiny_flow.py`
+  (config files start from defaults.base_config; skyreels_jax.config_files loads them).
 """
-from skyreels_jax.training.losses import (flow_dpo_loss, flow_matching_loss, noisy_latents, sample_frame_sigmas,
-                                          sample_sigma, shift_sigma)
+from skyreels_jax.training.losses import (
+                                          flow_dpo_loss,
+                                          flow_matching_loss,
+                                          noisy_latents,
+                                          sample_frame_sigmas,
+                                          sample_sigma,
+                                          shift_sigma,
+)
 from skyreels_jax.training.objectives import Objective
-from skyreels_jax.training.step import (init_train_state, make_eval_fn, make_optimizer, make_train_step,
-                                        refresh_reference, split_model)
+from skyreels_jax.training.step import (
+                                          init_train_state,
+                                          make_eval_fn,
+                                          make_optimizer,
+                                          make_train_step,
+                                          refresh_reference,
+                                          split_model,
+)
 
 __all__ = ["Objective", "flow_dpo_loss", "flow_matching_loss", "init_train_state", "make_eval_fn", "make_optimizer",
            "make_train_step", "noisy_latents", "refresh_reference", "sample_frame_sigmas", "sample_sigma",

@@ -19,12 +19,13 @@ from pathlib import Path
 import jax
 from jax.sharding import NamedSharding, PartitionSpec
 
+from skyreels_jax.config_files import load_config
 from skyreels_jax.parallel import make_mesh
 from skyreels_jax.training import lora, sharding
 from skyreels_jax.training.checkpoint import Checkpointer
 from skyreels_jax.training.loader import make_loader
 from skyreels_jax.training.metrics import MetricsLog
-from skyreels_jax.training.run_config import array_keys, build_model, load_config, objective, prepare_source
+from skyreels_jax.training.run_config import array_keys, build_model, objective, prepare_source
 from skyreels_jax.training.step import init_train_state, make_optimizer, make_train_step, refresh_reference, split_model
 
 __all__ = ["load_config", "train", "trained_params"]

@@ -104,7 +104,7 @@ def flow_matching_loss(pred, x0, noise, mask=None):
 
 # -- flow-DPO --------------------------------------------------------------------------------
 def flow_dpo_loss(err_w, err_l, ref_err_w, ref_err_l, beta: float):
-    """Flow-DPO (reference §12.3): −log σ(−β/2 · [(e_w − e_l) − (e_w^ref − e_l^ref)]).
+    """Flow-DPO: −log σ(−β/2 · [(e_w − e_l) − (e_w^ref − e_l^ref)]).
 
     e are per-sample velocity errors [B] (`per_sample_error`: mean over elements, as in
     Diffusion-/Flow-DPO code, so β is on that scale), computed with the same t and noise for

@@ -16,7 +16,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from skyreels_jax.pipelines.conditioning import frame_mask
+from skyreels_jax.models.dit.condition import frame_mask
 from skyreels_jax.training import losses
 
 OBJECTIVES = ("flow", "diffusion_forcing", "dpo")
@@ -53,7 +53,7 @@ CONDITION_KEYS = ("context", "fps_ids", "cond_latents", "image_context")
 
 def first_frame_condition(cond_latents):
     """y = concat(mask 4, cond_latents) [B,F,H,W,4+C]: the I2V condition with only frame 0 known
-    (reference §14; the mask of `pipelines.conditioning.frame_mask`)."""
+    (the mask of `models.dit.condition.frame_mask`)."""
     b, f, h, w, _ = cond_latents.shape
     mask = jnp.asarray(frame_mask(4 * (f - 1) + 1, [0]))[None, :, None, None, :]
     mask = jnp.broadcast_to(mask, (b, f, h, w, 4)).astype(cond_latents.dtype)

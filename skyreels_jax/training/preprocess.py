@@ -39,18 +39,21 @@ class Encoders:
     @classmethod
     def load(cls, model=None, *, vae=None, text_encoder=None, image_encoder=None, i2v: bool = False) -> "Encoders":
         """From a model folder (its vae, text encoder and image encoder), or from component paths."""
-        from skyreels_jax import load_image_encoder, load_text_encoder, load_vae
+        from skyreels_jax.models.clip import load_image_encoder
+        from skyreels_jax.models.umt5 import load_text_encoder
+        from skyreels_jax.models.vae import load_vae
 
         if model is not None:
-            from skyreels_jax.pipelines.components import inspect_folder
+            from skyreels_jax.models.components import find_components
 
-            folder = inspect_folder(model)
-            vae, text_encoder = vae or folder.vae, text_encoder or folder.text_encoder
-            image_encoder = image_encoder or folder.image_encoder
+            found = find_components(model)
+            vae, text_encoder = vae or found.get("vae"), text_encoder or found.get("text_encoder")
+            image_encoder = image_encoder or found.get("image_encoder")
         if vae is None or text_encoder is None:
             raise ValueError("give a model folder, or both a VAE and a text encoder")
         if i2v and image_encoder is None:
-            raise ValueError("image-to-video preprocessing needs an image encoder (an I2V model folder or a CLIP folder)")
+            raise ValueError("image-to-video preprocessing needs an image encoder "
+                             "(an I2V model folder or a CLIP folder)")
         return cls(load_vae(vae, parts=("encoder",)), load_text_encoder(text_encoder),  # preprocessing only encodes
                    load_image_encoder(image_encoder) if i2v else None)
 
@@ -58,7 +61,7 @@ class Encoders:
 def encode_batch(enc: Encoders, examples: list[dict], batch_size: int) -> list[dict]:
     """Encode good examples ({"video" uint8 [F,H,W,3], "caption", "fps"}) in one batch of batch_size
     (the last one padded by repetition, so every batch has one compiled shape)."""
-    from skyreels_jax.pipelines.conditioning import to_unit_range
+    from skyreels_jax.media import to_unit_range
 
     n = len(examples)
     padded = examples + [examples[-1]] * (batch_size - n)

@@ -1,45 +1,14 @@
-"""What a training config describes: the config file itself, the model, the data and the objective."""
+"""What a training config describes: the model, the data and the objective."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import jax
-import ml_collections
 from flax import nnx
 
 from skyreels_jax.models.dit import DiT, DiTConfig
 from skyreels_jax.training import data, synthetic
 from skyreels_jax.training.objectives import Objective
-
-
-def load_config(path: str | Path, overrides: dict | None = None) -> ml_collections.ConfigDict:
-    """Call get_config() of a config file; overrides are {"a.b": value} applied on top.
-
-    A config under a `configs/` folder may import its siblings (`from configs.train.common
-    import ...`): that folder's parent is put on sys.path first.
-    """
-    path = Path(path).absolute()
-    if not path.is_file():
-        raise FileNotFoundError(f"no config file {path}")
-    for parent in path.parents:
-        if parent.name == "configs" and str(parent.parent) not in sys.path:
-            sys.path.insert(0, str(parent.parent))
-            break
-    spec = importlib.util.spec_from_file_location(f"_train_config_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = module.get_config()
-    for key, value in (overrides or {}).items():
-        node = cfg
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node[p]
-        if parts[-1] not in node:
-            raise KeyError(f"unknown config key {key!r}")
-        node[parts[-1]] = value
-    return cfg
 
 
 def build_model(cfg, mesh=None) -> DiT:
@@ -48,7 +17,7 @@ def build_model(cfg, mesh=None) -> DiT:
     m = cfg.model
     opts = dict(remat=m.remat, attention=m.get("attention", "auto"))
     if cfg.get("init_checkpoint"):
-        from skyreels_jax import load_transformer
+        from skyreels_jax.models.dit import load_transformer
 
         return load_transformer(cfg.init_checkpoint, m.dtype, param_dtype=m.param_dtype, mesh=mesh, **opts)
     dit_cfg = DiTConfig(**m.dit.to_dict(), dtype=m.dtype, param_dtype=m.param_dtype, **opts)

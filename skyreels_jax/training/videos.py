@@ -52,7 +52,7 @@ def read_clip(path: str | Path, frames: int, height: int, width: int, fps: int |
     """(uint8 [frames, height, width, 3], its fps): the first `frames` frames after the fps stride."""
     import imageio.v3 as iio
 
-    from skyreels_jax.pipelines.conditioning import resize_crop
+    from skyreels_jax.media import resize_crop
 
     path = Path(path)
     try:
