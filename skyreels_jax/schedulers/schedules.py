@@ -104,19 +104,23 @@ def beta_quantile(p: np.ndarray, a: float, b: float) -> np.ndarray:
     return np.where(p <= 0, 0.0, np.where(p >= 1, 1.0, (lo + hi) / 2))
 
 
-_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(64)
-
-
 def _beta_cdf(x: np.ndarray, a: float, b: float) -> np.ndarray:
-    """I_x(a, b). With t = s^(1/a), ∫_0^x t^(a−1)(1−t)^(b−1) dt = (1/a)∫_0^(x^a) (1 − s^(1/a))^(b−1) ds, smooth
-    for x ≤ ½ (Gauss-Legendre is exact to float64 there); x > ½ uses I_x(a, b) = 1 − I_{1−x}(b, a)."""
-    def lower(x, a, b):
-        top = x**a
-        s = top[..., None] * (_NODES + 1) / 2
-        integral = top * np.sum(_WEIGHTS * (1 - s ** (1 / a)) ** (b - 1), axis=-1) / 2
-        return integral / a / math.exp(math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
-    x = np.asarray(x, np.float64)
-    return np.where(x <= 0.5, lower(np.minimum(x, 0.5), a, b), 1 - lower(np.minimum(1 - x, 0.5), b, a))
+    """I_x(a, b) by its continued fraction (modified Lentz), which converges fast for
+    x < (a + 1)/(a + b + 2); above, I_x(a, b) = 1 − I_{1−x}(b, a)."""
+    flip = x > (a + 1) / (a + b + 2)
+    x, a, b = np.where(flip, 1 - x, x), np.where(flip, b, a), np.where(flip, a, b)
+    log_beta = math.lgamma(a.flat[0]) + math.lgamma(b.flat[0]) - math.lgamma(a.flat[0] + b.flat[0])
+    with np.errstate(divide="ignore"):
+        front = np.exp(a * np.log(x) + b * np.log1p(-x) - log_beta) / a
+    guard = lambda v: np.where(np.abs(v) < 1e-300, 1e-300, v)
+    c, d = np.ones_like(x), 1 / guard(1 - (a + b) * x / (a + 1))
+    fraction = d
+    for m in range(1, 200):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d, c = 1 / guard(1 + num * d), guard(1 + num / c)
+            fraction = fraction * c * d
+    return np.where(flip, 1 - front * fraction, front * fraction)
 
 
 def _unknown(name: Any) -> ValueError:
