@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from skyreels_jax.schedulers import guide, init_guidance, make_guidance, needs_uncond
+from skyreels_jax.schedulers import SCHEDULERS, guide, init_guidance, make_guidance, make_schedule, needs_uncond, nfe
 
 SHAPE = (1, 3, 4, 4, 8)
 
@@ -100,7 +100,19 @@ def test_guidance_is_a_pytree_so_the_scale_does_not_recompile():
     assert len(traces) == 1
 
 
+def test_nfe_counts_every_forward():
+    sigmas = make_schedule("shift", 10, 8.0).sigmas
+    unipc, heun = SCHEDULERS["unipc"], SCHEDULERS["heun"]
+    assert nfe(unipc, 10) == nfe(unipc, sigmas) == 10 and nfe(heun, 10) == 19  # Heun's last step is Euler
+    assert nfe(unipc, sigmas, make_guidance("cfg", 6.0)) == 20 and nfe(unipc, sigmas, make_guidance("cfg", 1.0)) == 10
+    assert nfe(unipc, sigmas, make_guidance("cfg_zero_star", 6.0)) == 19  # step 0 is zeroed: no forward for uncond
+    assert nfe(heun, sigmas, make_guidance("cfg_zero_star", 6.0)) == 19 + 17  # both evaluations of step 0
+    inside = int(((sigmas[:-1] >= 0.3) & (sigmas[:-1] <= 0.9)).sum())
+    assert 0 < inside < 10 and nfe(unipc, sigmas, make_guidance("cfg", 6.0, interval=(0.3, 0.9))) == 10 + inside
+
+
 @pytest.mark.parametrize("call, match", [
+    (lambda: nfe(SCHEDULERS["unipc"], 10, make_guidance()), "needs the sigmas"),
     (lambda: make_guidance("pag"), "unknown guidance mode 'pag'"),
     (lambda: make_guidance("cfg", eta=0.5), "takes no option"),
     (lambda: make_guidance("cfg", interval=(0.8, 0.2)), "interval"),

@@ -83,13 +83,15 @@ def test_unipc(order, variant, name, n):
     assert np.isfinite(out).all()
 
 
-def test_general_unipc_matches_the_original_port():
-    """UniPC(2, "bh2") and the default "unipc" (flow_unipc, bit-identical to the port) agree to rounding."""
+@pytest.mark.parametrize("df_alias", [False, True])
+def test_general_unipc_matches_the_original_port(df_alias):
+    """UniPC(2, "bh2") and the default "unipc" (flow_unipc, bit-identical to the port) agree to
+    rounding, with the reference DF pipelines' aliasing too."""
     schedule = make_schedule("shift", 12, 8.0)
     model, x = toy_model(SHAPE), np.random.default_rng(1).normal(size=SHAPE).astype(np.float32)
     outs = []
-    for solver in (SCHEDULERS["unipc"], UniPC(2, "bh2")):
-        state, xj = solver.init_with_sigmas(*schedule, SHAPE), jnp.asarray(x)
+    for solver, options in ((SCHEDULERS["unipc"], {"df_alias": df_alias}), (UniPC(2, "bh2", df_alias=df_alias), {})):
+        state, xj = solver.init_with_sigmas(*schedule, SHAPE, **options), jnp.asarray(x)
         for _ in range(12):
             xj, state = solver.step(state, jnp.asarray(model(np.asarray(xj), float(timesteps_of(state)))), xj)
         outs.append(np.asarray(xj))

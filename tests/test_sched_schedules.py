@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from skyreels_jax.schedulers import SCHEDULERS, SIGMA_MAX, flow_sigmas, flow_timesteps, get_solver, load_schedule, \
-    make_schedule, save_schedule, schedule_sigmas, shift_sigmas
+    make_schedule, save_schedule, schedule_sigmas, shift_sigmas, timesteps_of
 from skyreels_jax.schedulers.schedules import NAMES, beta_quantile
 
 
@@ -30,8 +30,9 @@ def test_every_named_schedule_is_valid(name, n):
     s = make_schedule(name, n, 5.0)
     assert s.sigmas.shape == (n + 1,) and s.timesteps.shape == (n,) and s.sigmas[-1] == 0
     assert np.all(np.diff(s.sigmas) < 0) and s.sigmas[0] == np.float32(shift_sigmas(SIGMA_MAX, 5.0))
-    for solver in SCHEDULERS.values():  # every solver takes every named schedule
-        solver.init_with_sigmas(*s, (1, 1, 1, 1, 1))
+    for solver in SCHEDULERS.values():  # every solver takes every named schedule, timesteps unrounded
+        state = solver.init_with_sigmas(*s, (1, 1, 1, 1, 1))
+        assert float(timesteps_of(state)) == np.float32(s.timesteps[0])
 
 
 def test_spacings():

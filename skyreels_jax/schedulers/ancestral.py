@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from skyreels_jax.schedulers.linear import Basis, LinearSolver, Tables
+from skyreels_jax.schedulers.linear import Basis, LinearSolver, Tables, per_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +21,10 @@ class EulerAncestral(LinearSolver):
     history = 0
     stochastic = True
     below_one = False
+
+    def __post_init__(self):
+        if not 0 <= self.eta <= 1:
+            raise ValueError(f"Euler ancestral takes eta in [0, 1], got {self.eta!r}")
 
     def tables(self, sigmas: np.ndarray) -> Tables:
         b, rows = Basis(0, noise=True), []
@@ -32,8 +36,7 @@ class EulerAncestral(LinearSolver):
             ratio = (1 - t) / (1 - down)
             renoise = np.sqrt(max(t * t - (down * ratio) ** 2, 0.0))
             rows.append([ratio * (b.x + (down - s) * b.v) + renoise * b.noise])
-        n = len(sigmas) - 1
-        return Tables(np.arange(n), np.arange(n), np.asarray(rows))
+        return per_step(rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,5 +48,4 @@ class LCM(LinearSolver):
     def tables(self, sigmas: np.ndarray) -> Tables:
         b = Basis(0, noise=True)
         rows = [[(1 - t) * b.x0(s) + t * b.noise] for s, t in zip(sigmas[:-1], sigmas[1:])]
-        n = len(sigmas) - 1
-        return Tables(np.arange(n), np.arange(n), np.asarray(rows))
+        return per_step(rows)

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.polynomial import Polynomial
 
 from skyreels_jax.schedulers.dpm import multistep_orders
-from skyreels_jax.schedulers.linear import Basis, LinearSolver, Tables
+from skyreels_jax.schedulers.linear import Basis, LinearSolver, Tables, per_step
 
 
 def lagrange_integrals(nodes: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -58,4 +58,4 @@ class DEIS(LinearSolver):
             c = lagrange_integrals(nodes, log_rho[k], np.log(t) - np.log1p(-t))
             out = (1 - t) * (b.x / (1 - s) + sum(cj * e for cj, e in zip(c, [eps, *b.h])))
             rows.append([out, *new_history])
-        return Tables(np.arange(n), np.arange(n), np.asarray(rows))
+        return per_step(rows)

@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from skyreels_jax.schedulers.linear import Basis, LinearSolver, Tables, log_snr
+from skyreels_jax.schedulers.linear import Basis, LinearSolver, Tables, log_snr, per_step
 
 
 def multistep_orders(order: int, n: int, lower_order_final: bool) -> list[int]:
@@ -69,7 +69,7 @@ class DPMSolverPP(LinearSolver):
                 if self.stochastic:
                     out = out + t * np.sqrt(-np.expm1(-2 * self.eta * h)) * b.noise
             rows.append([out, *new_history])
-        return Tables(np.arange(n), np.arange(n), np.asarray(rows))
+        return per_step(rows)
 
     @staticmethod
     def _third_order(past, r, h, alpha):

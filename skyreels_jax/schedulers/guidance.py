@@ -2,7 +2,8 @@
 
     g = make_guidance("cfg_zero_star", scale=6.0, interval=(0.0, 0.9))
     gstate = init_guidance(g, latents.shape)
-    cond, uncond = v(c), v(∅) if needs_uncond(g, sigma, step) else None   # one forward or two
+    cond = model(latents, prompt)                      # one forward, or two:
+    uncond = model(latents, negative) if needs_uncond(g, sigma, step) else None
     v, gstate = guide(g, gstate, cond, uncond, sample=latents, sigma=sigma, step=step)
 
 Modes:

@@ -25,12 +25,13 @@ class Heun(LinearSolver):
         at, step, rows = [], [], []
         for k in range(len(sigmas) - 1):
             s, t = sigmas[k], sigmas[k + 1]
-            if t == 0:
-                at.append(k), step.append(k), rows.append([b.x0(s), 0 * b.x, 0 * b.x])
-                continue
-            dt = t - s
-            at += [k, k + 1]
-            step += [k, k]
-            rows.append([b.x + dt * b.v, b.x, b.v])
-            rows.append([b.h[0] + dt / 2 * (b.h[1] + b.v), 0 * b.x, 0 * b.x])
+            if t == 0:  # the last step: one Euler evaluation, which lands on x0
+                stages = [(k, [b.x0(s), b.zero, b.zero])]
+            else:
+                stages = [(k, [b.x + (t - s) * b.v, b.x, b.v]),  # Euler predictor; keep x and v
+                          (k + 1, [b.h[0] + (t - s) / 2 * (b.h[1] + b.v), b.zero, b.zero])]  # trapezoid, at σ'
+            for where, row in stages:
+                at.append(where)
+                step.append(k)
+                rows.append(row)
         return Tables(np.asarray(at), np.asarray(step), np.asarray(rows))

@@ -1,13 +1,13 @@
 """The engine behind the solvers: each model evaluation updates the sample linearly.
 
 Flow matching: x_σ = (1 − σ)·x0 + σ·noise, the model gives v = noise − x0, so x0 = x − σ·v.
-Euler, Heun, DPM-Solver++ (ODE and SDE), UniPC, DEIS, LCM and Euler ancestral all compute the
-new sample, and every history buffer they keep, as a fixed linear combination of the sources
+Heun, DPM-Solver++ (ODE and SDE), UniPC, DEIS, LCM and Euler ancestral (like Euler) all compute
+the new sample, and every history buffer they keep, as a fixed linear combination of the sources
     x (the sample the model saw), v (its output), the history buffers, fresh noise,
 with weights that depend only on the schedule and the evaluation's index. So a solver is a host
-function that tabulates those weights once, in float64 (`Tables`); `step` gathers the row at each
-frame's own counter and combines. Per-frame schedules (diffusion forcing) and multi-stage solvers
-(a counter that counts evaluations, not steps) need nothing more.
+function that tabulates those weights once, in float64 (`Tables`), and `step` gathers the row at
+each frame's own counter and combines in float32. Per-frame schedules (diffusion forcing) and
+multi-stage solvers (the counter counts model evaluations, not steps) need nothing more.
 
 Noise is keyed: frame f at evaluation e draws normal(fold_in(fold_in(key, f), e)) in per-frame
 states and normal(fold_in(key, e)) otherwise, so a frame run alone with key fold_in(key, f)
@@ -32,6 +32,12 @@ class Tables(NamedTuple):
     weights: np.ndarray  # float64 [E, 1 + K, S]: rows (new sample, new history 0..K-1) over the sources
 
 
+def per_step(rows: list) -> Tables:
+    """Tables of a solver that evaluates the model once per step, at the step's start."""
+    n = len(rows)
+    return Tables(np.arange(n), np.arange(n), np.asarray(rows))
+
+
 class Basis:
     """Unit vectors over the sources (x, v, history 0..K-1[, noise]): the weights' algebra."""
 
@@ -39,6 +45,7 @@ class Basis:
         eye = np.eye(2 + history + int(noise))
         self.x, self.v, self.h = eye[0], eye[1], list(eye[2:2 + history])
         self.noise = eye[-1] if noise else None
+        self.zero = np.zeros(len(eye))
 
     def x0(self, sigma: float) -> np.ndarray:
         return self.x - sigma * self.v

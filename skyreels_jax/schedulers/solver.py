@@ -34,7 +34,10 @@ class Original:
 
     def init_with_sigmas(self, sigmas: Any, timesteps: Any, sample_shape: Sequence[int],
                          per_frame: int | None = None, *, key: Any = None, **options: Any):
-        return self.module.init_with_sigmas(sigmas, timesteps, sample_shape, per_frame, **options)
+        state = self.module.init_with_sigmas(sigmas, timesteps, sample_shape, per_frame, **options)
+        if not np.issubdtype(np.asarray(timesteps).dtype, np.integer):  # the modules store int32 ones
+            state = state._replace(timesteps=jax.device_put(np.asarray(timesteps, np.float32)))
+        return state
 
     def init(self, num_steps: int, shift: float, sample_shape: Sequence[int], per_frame: int | None = None,
              *, key: Any = None, **options: Any):
@@ -71,9 +74,12 @@ def step_index(state: Any) -> jax.Array:
 
 def nfe(solver: Any, schedule: Any, guidance: Guidance | None = None) -> int:
     """Model forwards for one sample: one per evaluation, plus one per evaluation where guidance
-    needs the unconditional pass. schedule: sigmas [n + 1], or a step count (the original's)."""
-    sigmas = flow_sigmas(schedule, 8.0) if isinstance(schedule, (int, np.integer)) else schedule
-    at, steps = solver.evaluations(sigmas)
+    needs the unconditional pass. schedule: sigmas [n + 1], or a step count n (ending in 0)."""
+    if isinstance(schedule, (int, np.integer)):
+        if guidance is not None:
+            raise ValueError("counting guidance passes needs the sigmas, not a step count")
+        schedule = flow_sigmas(schedule, 1.0)
+    at, steps = solver.evaluations(schedule)
     if guidance is None:
         return len(at)
     return len(at) + sum(bool(needs_uncond(guidance, s, k)) for s, k in zip(at, steps))

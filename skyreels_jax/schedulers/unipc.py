@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from skyreels_jax.schedulers.linear import Basis, LinearSolver, Tables, log_snr
+from skyreels_jax.schedulers.linear import Basis, LinearSolver, Tables, log_snr, per_step
 
 
 def _conditions(r: np.ndarray, hh: float, bh: float, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +60,7 @@ class UniPC(LinearSolver):
             else:
                 out = self._predict(lam, sigmas, k, orders[k], xc, x0, past)
             rows.append([out, xc, x0, *past[:-1]])
-        return Tables(np.arange(n), np.arange(n), np.asarray(rows))
+        return per_step(rows)
 
     def _predict(self, lam, sigmas, k, order, xc, x0, past):
         """UniP from σ_k to σ_{k+1}, starting at the corrected sample xc."""
