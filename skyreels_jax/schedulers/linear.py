@@ -77,7 +77,7 @@ def check_sigmas(sigmas: Any, timesteps: Any, below_one: bool) -> np.ndarray:
     ok_top = np.all(sig < 1) if below_one else np.all(sig <= 1)
     if not (np.all(np.isfinite(sig)) and np.all(np.diff(sig) < 0) and sig[-2] > 0 and sig[-1] >= 0 and ok_top):
         raise ValueError(f"this solver needs finite, strictly decreasing sigmas {top}, positive but for a last "
-                         f"value >= 0; got {np.array2string(sig, precision=4, threshold=8)}")
+                         f"value >= 0; got {np.array2string(sig, precision=4, threshold=8, max_line_width=10**4)}")
     return sig
 
 
@@ -131,10 +131,7 @@ class LinearSolver:
             sources.append(step_noise(state, sample.shape))
 
         def row(r):
-            out = 0.0
-            for j, s in enumerate(sources):
-                out = out + frames.expand(w[..., r, j], d) * s
-            return out
+            return sum(frames.expand(w[..., r, j], d) * s for j, s in enumerate(sources))
 
         keep = frames.expand(go, d)
         history = tuple(jnp.where(keep, row(1 + i), h) for i, h in enumerate(state.history))
