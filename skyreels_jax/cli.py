@@ -1,4 +1,4 @@
-"""The `skyreels-jax` command: generate, enhance, caption, convert / verify / inspect, preprocess, train, demo."""
+"""The `skyreels-jax` command: generate, enhance, caption, convert / verify / inspect, preprocess, train, plan, demo."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,7 @@ from skyreels_jax.compilation_cache import enable_compilation_cache
 from skyreels_jax.conversion import cli as convert_cli
 from skyreels_jax.heap import ENV as TRIM_ENV
 from skyreels_jax.heap import trim_heap_after_compiles
+from skyreels_jax.planning import cli as plan_cli
 from skyreels_jax.training import cli as train_cli
 from skyreels_jax.training import preprocess_cli
 
@@ -32,12 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     enhancer_cli.add_parser(commands)
     captioner_cli.add_parser(commands)
     convert_cli.add_parser(commands)
+    plan_cli.add_parser(commands)
     args = parser.parse_args(argv)
     enable_compilation_cache()
     trim_heap_after_compiles()
     try:
         if args.command in convert_cli.COMMANDS:
             return convert_cli.run(args)
+        if args.command == "plan":
+            return plan_cli.run(args)
         if args.command == "generate":
             return generate.run(args)
         if args.command == "train":

@@ -58,9 +58,11 @@ def add_parser(commands) -> None:
     df.add_argument("--work-dir", type=Path, help="where finished windows are kept so a rerun resumes "
                     "(default: OUTPUT.work next to the output, removed when the video is written)")
     dev = p.add_argument_group("devices (one mesh per data-parallel group; default: every device on fsdp)")
-    dev.add_argument("--mesh", metavar="D,F,C,T", help="mesh sizes over (data, fsdp, context, tensor), one may be -1, "
-                     "e.g. 1,2,4,1; data splits the CFG pair (1 or 2), fsdp shards the weights, context the "
-                     "video tokens (with --sequence-parallel), tensor the heads and FFN")
+    dev.add_argument("--mesh", metavar="D,F,C,T|auto", help="mesh sizes over (data, fsdp, context, tensor), one may be "
+                     "-1, e.g. 1,2,4,1; data splits the CFG pair (1 or 2), fsdp shards the weights, context the "
+                     "video tokens (with --sequence-parallel), tensor the heads and FFN. auto: compile the "
+                     "candidates first and take the one with the most data parallelism that fits the devices' "
+                     "memory with 10%% spare (as `skyreels-jax plan` does for a TPU slice)")
     dev.add_argument("--sequence-parallel", choices=["ulysses", "ring"], help="split the DiT's self-attention over "
                      "the mesh's context axis: ulysses (all-to-all; the heads per tensor shard must divide by "
                      "the context size) or ring (any size)")
@@ -162,6 +164,8 @@ def run(args) -> int:
             texts = [p if isinstance(p, str) else " ".join(p) for p, _ in pending]
             enhanced = enhance_prompts(args.prompt_enhancer, texts, seed=args.seed, dtype=dtype)
             pending = [(e, out) for e, (_, out) in zip(enhanced, pending)]
+    if args.mesh == "auto":
+        args.mesh, args.sequence_parallel = auto_mesh(args, devices, (height, width), dtype)
     mesh = group_mesh(args.mesh, args.sequence_parallel, devices)
     overrides = {"sequence_parallel": args.sequence_parallel} if args.sequence_parallel else None
     pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache, low_memory=args.low_memory,
@@ -198,6 +202,31 @@ def run(args) -> int:
         cached = "" if skipped is None else f", teacache skipped {skipped} of {pipe.stats['steps']} steps"
         print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s{cached})")
     return _finish(args)
+
+
+def auto_mesh(args, devices, size: tuple[int, int], dtype) -> tuple[str | None, str | None]:
+    """(--mesh, --sequence-parallel) as the planner chooses them for this model, video size and devices."""
+    import jax
+    import jax.numpy as jnp
+
+    from skyreels_jax.hub import resolve
+    from skyreels_jax.pipelines.components import inspect_folder
+    from skyreels_jax.planning.auto import auto_layout
+
+    if args.sequence_parallel:
+        raise ValueError("--mesh auto chooses the sequence parallelism too: drop --sequence-parallel")
+    devices = jax.devices() if devices is None else devices
+    if len(devices) == 1:
+        return None, None
+    folder = inspect_folder(resolve(args.model))
+    frames = min(args.num_frames, args.base_num_frames) if folder.mode == "diffusion_forcing" else args.num_frames
+    dtype = dtype or (jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16)
+    print(f"--mesh auto: compiling the programs of {frames} frames of {size[0]}x{size[1]} for {len(devices)} devices")
+    layout = auto_layout(folder, jnp.dtype(dtype), (frames, *size), devices, args.low_memory,
+                         report=lambda lay, r: print(f"  {lay}: {r.program}: "
+                                                     f"{r.error or f'{r.total / 2**30:.2f} GiB per device'}"))
+    print(f"--mesh auto: {layout}")
+    return ",".join(map(str, layout.mesh)), layout.sequence_parallel
 
 
 def group_mesh(sizes: str | None, sequence_parallel: str | None, devices=None):

@@ -1,4 +1,9 @@
-import numpy as np
+import os
+
+# libtpu is in the test extra (the TPU compiler); the tests run on the CPU, and jax must not probe for a TPU
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # noqa: E402
 
 
 def rel_err(out, ref) -> float:

@@ -10,11 +10,13 @@
 usage: python -m tests.mesh_check [--quick]   (--quick: the first two context meshes only)
 """
 import contextlib
+import functools
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
@@ -27,7 +29,7 @@ from skyreels_jax.cli import main as cli_main  # noqa: E402
 from skyreels_jax.media import read_video  # noqa: E402
 from skyreels_jax.models.vae.split import decode_split  # noqa: E402
 from skyreels_jax.nn.attention import attention  # noqa: E402
-from skyreels_jax.parallel import MESH_AXES, make_mesh  # noqa: E402
+from skyreels_jax.parallel import MESH_AXES, make_mesh, sequence_parallel  # noqa: E402
 from skyreels_jax.parallel.memory import param_bytes_per_device  # noqa: E402
 from skyreels_jax.pipelines import load_pipeline  # noqa: E402
 from skyreels_jax.pipelines.diffusion_forcing import DFSettings, sample_window  # noqa: E402
@@ -61,6 +63,20 @@ def check_attention(meshes) -> None:
                             rel_err(np.asarray(out_c), np.asarray(causal)))
     assert worst < TOL, worst
     print(f"attention ulysses/ring vs plain over {len(meshes)} meshes: worst rel {worst:.1e}")
+    check_ring_with_splash(meshes[0])
+
+
+def check_ring_with_splash(shape) -> None:
+    """Ring steps run splash on TPU and merge the shards by log-sum-exp: here splash in interpret mode."""
+    keys = jax.random.split(jax.random.key(1), 3)
+    q, k, v = (jax.random.normal(key, (2, 60, 2, 128)) for key in keys)
+    plain = attention(q, k, v, backend="xla")
+    interpreted = functools.partial(sequence_parallel.splash_attention, interpret=True)
+    with mock.patch.object(sequence_parallel, "splash_attention", interpreted), jax.set_mesh(make_mesh(*shape)):
+        out = jax.jit(lambda q, k, v: sequence_parallel.ring_attention(q, k, v, inner="splash"))(q, k, v)
+    err = rel_err(np.asarray(out), np.asarray(plain))
+    assert err < TOL, err
+    print(f"ring with splash (interpret) on {shape} vs plain: rel {err:.1e}")
 
 
 def run(pipe, inputs, context, noise, fps_ids, z):
@@ -90,6 +106,13 @@ def check_cli(folder, tmp: Path, frames) -> None:
     meta = json.loads(out.with_name(out.name + ".json").read_text())
     assert meta["mesh"] == dict(zip(MESH_AXES, CLI_MESH)) and meta["sequence_parallel"] == SP[CLI_MESH], meta
     print(f"generate --mesh {meta['mesh']} --sequence-parallel {meta['sequence_parallel']}: same video")
+    auto = tmp / "auto.mp4"
+    argv = [*argv[:argv.index("--output")], "--output", str(auto), "--mesh", "auto"]
+    assert cli_main(argv) == 0
+    meta = json.loads(auto.with_name(auto.name + ".json").read_text())
+    # the tiny model fits anywhere: the first candidate, the CFG pair over data and the rest on fsdp
+    assert meta["mesh"] == dict(zip(MESH_AXES, (2, 4, 1, 1))) and meta["sequence_parallel"] is None, meta
+    print(f"generate --mesh auto: {meta['mesh']}")
 
 
 def main(quick: bool) -> None:

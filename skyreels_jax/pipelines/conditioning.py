@@ -23,7 +23,7 @@ def _to_uint8(frames: jax.Array) -> jax.Array:
 @functools.partial(jax.jit, static_argnums=0)
 def _decode_uint8(graphdef, state, latents):
     mesh = current_mesh()
-    if mesh is not None:  # the latent rows split over the devices, as decode_split does
+    if mesh is not None:  # the latent rows and columns split over the devices, as decode_split does
         latents = jax.lax.with_sharding_constraint(latents, latent_spec(mesh, latents.shape))
     frames = _to_uint8(nnx.merge(graphdef, state).decode_raw(latents)[0])
     # every process of a multi-host group gets the whole video (a sharded one could not be read back)
