@@ -113,3 +113,4 @@ def test_fits_leaves_spare_memory():
 
 def math_prod(xs):
     return int(np.prod(xs))
+

@@ -26,6 +26,9 @@ from skyreels_jax.nn.sharding import attention_split
 # (block_q 2048, block_kv 1024); 540P windows (51,000 tokens) pad by 0.4 %, 720P ones (111,600) by 0.9 % / 0.01 %.
 SPLASH_Q_TILES = (2048, 1024, 512)
 SPLASH_KV_TILES = (1024, 512)
+# Keys are fetched 1024 at a time but their logits computed 512 at a time: a 2048 x 1024 float32 tile of logits
+# with its buffers passes the 16 MiB of scoped VMEM of v5e and v5p at 720P (the compiler refuses it).
+SPLASH_KV_COMPUTE = 512
 
 
 def fused_attention(backend: str, q: jax.Array, k: jax.Array, v: jax.Array, k_mask: jax.Array | None,
@@ -63,8 +66,9 @@ def _splash_kernel(heads: int, lq: int, lk: int, block_q: int, block_kv: int, in
     from jax.experimental.pallas.ops.tpu import splash_attention as splash
 
     mask = splash.MultiHeadMask([splash.FullMask((lq, lk))] * heads)
-    sizes = splash.BlockSizes(block_q=block_q, block_kv=block_kv, block_kv_compute=block_kv,
-                              block_q_dkv=block_q, block_kv_dkv=block_kv, block_kv_dkv_compute=block_kv,
+    compute = min(block_kv, SPLASH_KV_COMPUTE)
+    sizes = splash.BlockSizes(block_q=block_q, block_kv=block_kv, block_kv_compute=compute,
+                              block_q_dkv=block_q, block_kv_dkv=block_kv, block_kv_dkv_compute=compute,
                               block_q_dq=block_q, block_kv_dq=block_kv)
     return splash.make_splash_mha(mask, block_sizes=sizes, head_shards=1, q_seq_shards=1, interpret=interpret,
                                   save_residuals=with_lse)
