@@ -114,3 +114,4 @@ def test_fits_leaves_spare_memory():
 def math_prod(xs):
     return int(np.prod(xs))
 
+

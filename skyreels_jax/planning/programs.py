@@ -146,13 +146,7 @@ class Pipeline:
         return Program("DF window step, CFG", lower, self.resident("dit"), (self.config, self.latents))
 
     def vae_decode(self) -> Program:
-        """The decode of the whole window's latents to uint8 frames, rows split over the mesh."""
-        mesh, shape = self.mesh, self.latents
-
-        def lower():
-            graphdef, state = abstract_on(self.makers["vae_decoder"], mesh, replicated=True)
-            return _decode_uint8.lower(graphdef, state, _whole(mesh, np.empty(shape, np.float32)))
-        return Program("VAE decode", lower, self.resident("vae_decoder"), (self.vae, self.latents))
+        return vae_decode(self.vae, self.latents, self.mesh, self.resident("vae_decoder"))
 
     def text_encode(self) -> Program:
         """UMT5 on the prompt and the negative prompt."""
@@ -165,3 +159,12 @@ class Pipeline:
             ids = _whole(mesh, np.zeros((2, TEXT_TOKENS), np.int32))
             return _apply.lower(graphdef, state, "__call__", ids, ids)
         return Program("UMT5 encode", lower, self.resident("umt5"), (self.text,))
+
+
+def vae_decode(config, latents: tuple, mesh, resident: int = 0) -> Program:
+    """The decode of a window's latents to uint8 frames, split over the mesh as the pipelines split it."""
+    def lower():
+        graphdef, state = abstract_on(lambda: WanVAE(config, rngs=nnx.Rngs(0), parts=("decoder",)), mesh,
+                                      replicated=True)
+        return _decode_uint8.lower(graphdef, state, _whole(mesh, np.empty(latents, np.float32)))
+    return Program("VAE decode", lower, resident, (config, latents))

@@ -21,7 +21,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from skyreels_jax.models.vae.blocks import CausalConv3d, ChannelRMSNorm, MidBlock, Resample, ResBlock
+from skyreels_jax.models.vae.split import latent_spec
 from skyreels_jax.nn.jit import jit, jit_call
+from skyreels_jax.parallel.mesh import current_mesh
 
 WAN21_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
                       0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921)
@@ -92,6 +94,7 @@ class Encoder(nnx.Module):
         new = []
         for layer, c in zip(layers, cache):
             x, c = layer(x, c)
+            x = _keep_split(x)
             new.append(c)
         x, c = self.conv_out(jax.nn.silu(self.norm_out(x)), cache[-1])
         return x, (*new, c)
@@ -129,9 +132,17 @@ class Decoder(nnx.Module):
         new = []
         for layer, c in zip(layers, cache):
             x, c = layer(x, c)
+            x = _keep_split(x)
             new.append(c)
         x, c = self.conv_out(jax.nn.silu(self.norm_out(x)), cache[-1])
         return x, (*new, c)
+
+
+def _keep_split(x):
+    """Under a mesh, the activations stay split by rows and columns as the latents are (split.py): without
+    this, XLA gathers them whole after the mid-block's attention, and every device holds full frames."""
+    mesh = current_mesh()
+    return x if mesh is None else jax.lax.with_sharding_constraint(x, latent_spec(mesh, x.shape))
 
 
 def _stream(step, x, first_len: int, chunk_len: int):
