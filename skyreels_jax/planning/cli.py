@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "--low-memory): they are not counted beside the DiT and the VAE")
     p.add_argument("--all", action="store_true", help="with --mesh auto: compile every candidate layout, not "
                    "only up to the first that fits")
+    p.add_argument("--step-only", action="store_true", help="with an explicit --mesh: compile the DiT step alone "
+                   "(the VAE decode takes minutes to compile)")
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
 
 
@@ -48,6 +50,8 @@ def run(args) -> int:
     slice_ = slice_of(args.topology)
     model_args = _model(args)
     layout = None if args.mesh == "auto" else _layout(args.mesh, args.sequence_parallel)
+    if args.step_only and layout is None:
+        raise ValueError("--step-only goes with an explicit --mesh: --mesh auto needs every program")
     quiet_libtpu(slice_)  # before jax starts its backends
     from skyreels_jax.planning.plan import choose, compile_layout, fits
     from skyreels_jax.planning.topologies import tpu_devices
@@ -64,8 +68,9 @@ def run(args) -> int:
         if slice_.chips % math.prod(layout.mesh):
             raise ValueError(f"--mesh {args.mesh} needs a divisor of the slice's {slice_.chips} chips")
         results = compile_layout(model_args, layout, devices, slice_.hbm, args.low_memory, stop_early=False,
-                                 report=report)
-        print(f"{'fits' if fits(results, slice_.hbm) else 'does not fit'}: {layout}")
+                                 report=report, step_only=args.step_only)
+        verdict = "fits" if fits(results, slice_.hbm) else "does not fit"
+        print(f"{verdict}: {layout}{' (the DiT step alone)' if args.step_only else ''}")
         return 0
     chosen, results = choose(model_args, slice_.chips, slice_.hosts, devices, slice_.hbm, args.low_memory,
                              report=report, every=args.all)

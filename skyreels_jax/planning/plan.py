@@ -89,14 +89,15 @@ def group_mesh(layout: Layout, devices):
 
 
 def compile_layout(model, layout: Layout, devices, capacity: int, low_memory: bool = False,
-                   stop_early: bool = True, report=None) -> list[Compiled]:
+                   stop_early: bool = True, report=None, step_only: bool = False) -> list[Compiled]:
     """Compile the programs of `model` = (component configs, mode, (frames, height, width)) for the layout.
-    With stop_early the rest is skipped once one program does not fit."""
+    With stop_early the rest is skipped once one program does not fit; step_only compiles the DiT step alone."""
     configs, mode, video = model
     dit = dataclasses.replace(configs["transformer"], sequence_parallel=layout.sequence_parallel)
     mesh = group_mesh(layout, devices)
     results = []
-    for program in Pipeline({**configs, "transformer": dit}, mode, video, mesh, low_memory).programs():
+    programs = Pipeline({**configs, "transformer": dit}, mode, video, mesh, low_memory).programs()
+    for program in programs[:1] if step_only else programs:
         results.append(compile_program(program, mesh))
         if report:
             report(layout, results[-1])
