@@ -56,8 +56,11 @@ def _row(model: str, layout, results, hbm: int, chosen: bool) -> str:
     cells = []
     step = next((r for name, r in by.items() if name in ("T2V", "I2V", "DF")), None)
     vae, umt5 = by.get("VAE"), by.get("UMT5")
-    cells.append("failed" if step and step.error else
-                 f"{gib(step.arguments)} + {gib(step.temporaries)} + {gib(step.outputs)}" if step else "")
+    if step and step.error == "the weights alone do not fit":
+        cells.append(f"weights alone {gib(step.arguments + step.resident)}")
+    else:
+        cells.append("failed" if step and step.error else
+                     f"{gib(step.arguments)} + {gib(step.temporaries)} + {gib(step.outputs)}" if step else "")
     cells.append("failed" if vae and vae.error else gib(vae.temporaries) if vae else "not compiled")
     cells.append(f"{gib(umt5.arguments)} + {gib(umt5.temporaries)}" if umt5 and not umt5.error else "not compiled")
     worst = max((r for r in results if not r.error), key=lambda r: r.total, default=None)

@@ -98,7 +98,11 @@ def compile_layout(model, layout: Layout, devices, capacity: int, low_memory: bo
     results = []
     programs = Pipeline({**configs, "transformer": dit}, mode, video, mesh, low_memory).programs()
     for program in programs[:1] if step_only else programs:
-        results.append(compile_program(program, mesh))
+        if stop_early and program.weights + program.resident > (1 - SPARE) * capacity:  # no need to compile
+            results.append(Compiled(program.name, program.weights, 0, 0, 0, program.resident, 0.0,
+                                    "the weights alone do not fit"))
+        else:
+            results.append(compile_program(program, mesh))
         if report:
             report(layout, results[-1])
         if stop_early and not fits(results[-1:], capacity):

@@ -37,6 +37,7 @@ class Program:
     lower: Callable[[], object]   # -> jax.stages.Lowered; call under jax.set_mesh(mesh)
     resident: int                 # bytes per chip of the other networks' weights, loaded meanwhile
     key: tuple = ()               # what the compiled program depends on besides the mesh (for a cache)
+    weights: int = 0              # bytes per chip of its own network's weights
 
 
 def abstract_on(make: Callable[[], nnx.Module], mesh, replicated: bool = False):
@@ -123,7 +124,8 @@ class Pipeline:
             return sampling._step.lower(graphdef, params, "unipc", args["latents"], state, args["context"],
                                         args["image"] if image else None, args["condition"] if image else None,
                                         args["guidance"])
-        return Program(f"{self.mode} step, CFG", lower, self.resident("dit"), (self.config, self.latents))
+        return Program(f"{self.mode} step, CFG", lower, self.resident("dit"), (self.config, self.latents),
+                       self.weights["dit"])
 
     def df_window_step(self) -> Program:
         """One row of a diffusion-forcing window (per-frame timesteps, CFG), as pipelines/diffusion_forcing.py."""
@@ -143,7 +145,8 @@ class Pipeline:
             return diffusion_forcing._row.lower(graphdef, params, args["latents"], state, args["timesteps"],
                                                 args["update"], args["history"], context, args["fps"], None,
                                                 args["addnoise"], args["key"], args["guidance"])
-        return Program("DF window step, CFG", lower, self.resident("dit"), (self.config, self.latents))
+        return Program("DF window step, CFG", lower, self.resident("dit"), (self.config, self.latents),
+                       self.weights["dit"])
 
     def vae_decode(self) -> Program:
         return vae_decode(self.vae, self.latents, self.mesh, self.resident("vae_decoder"))
@@ -158,7 +161,7 @@ class Pipeline:
             graphdef, state = abstract_on(self.makers["umt5"], mesh)
             ids = _whole(mesh, np.zeros((2, TEXT_TOKENS), np.int32))
             return _apply.lower(graphdef, state, "__call__", ids, ids)
-        return Program("UMT5 encode", lower, self.resident("umt5"), (self.text,))
+        return Program("UMT5 encode", lower, self.resident("umt5"), (self.text,), self.weights["umt5"])
 
 
 def vae_decode(config, latents: tuple, mesh, resident: int = 0) -> Program:
