@@ -1,8 +1,11 @@
 """Every solver, schedule and guidance through the pipelines: diffusion forcing on the toy model,
-text-to-video on a tiny random one; NFE and output="latents"."""
+text-to-video on a tiny random one; NFE, output="latents" and the generate flags and sidecar."""
+import json
+
 import numpy as np
 import pytest
 
+from skyreels_jax.cli import main
 from skyreels_jax.pipelines import load_pipeline, sampling
 from skyreels_jax.pipelines.conditioning import decode_to_uint8
 from skyreels_jax.schedulers import SCHEDULERS, make_guidance
@@ -85,3 +88,20 @@ def test_bad_sampler_choices_are_refused_up_front(toy):
                         (dict(output="pixels"), "output must be")):
         with pytest.raises(ValueError, match=message):
             toy(PROMPT, **{**DF, **kw})
+
+
+def test_generate_flags_and_sidecar(toy, tmp_path, capsys):
+    out = tmp_path / "v.mp4"
+    base = ["generate", "--model", "toy", "--prompt", PROMPT, "--num-frames", "9", "--height", "32", "--width", "32",
+            "--steps", "3", "--base-num-frames", "9", "--guidance-scale", "3", "--output", str(out)]
+    assert main(base + ["--scheduler", "heun", "--schedule", "karras", "--guidance-mode", "cfg_zero_star",
+                        "--guidance-interval", "0,0.9"]) == 0
+    meta = json.loads((tmp_path / "v.mp4.json").read_text())
+    assert meta["scheduler"] == "heun" and meta["schedule"] == "karras" and len(meta["sigmas"]) == 4
+    assert meta["guidance"]["mode"] == "cfg_zero_star" and meta["guidance"]["sigma_hi"] == 0.9
+    assert meta["evaluations"] == 5 and 5 < meta["nfe"] < 10
+    for flags, message in ((["--scheduler", "nope"], "unknown scheduler"), (["--schedule", "x.json"], "cannot read"),
+                           (["--guidance-interval", "0.5"], "LO,HI")):
+        assert main(base + flags) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
