@@ -39,3 +39,25 @@ def test_bad_names_give_one_line(tmp_path, capsys):
         assert main([*TINY, *flags, "--out", str(tmp_path)]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err, err
+
+
+def test_logits_round_trip_to_a_valid_schedule():
+    from skyreels_jax.lab.search import from_logits, to_logits
+    from skyreels_jax.schedulers import make_schedule, validate_sigmas
+
+    sig = make_schedule("beta", 6, 3.0).sigmas.astype(np.float64)
+    assert np.allclose(from_logits(to_logits(sig), sig[0]), sig, atol=1e-7)
+    validate_sigmas(from_logits(np.random.default_rng(0).normal(size=6) * 3, 0.99))
+
+
+def test_search_saves_a_schedule_that_generate_can_use(tmp_path, capsys):
+    from skyreels_jax.pipelines import load_pipeline
+
+    out = tmp_path / "search"
+    assert main(["samplers", "search", "--scheduler", "euler", "--nfe", "3", "--seeds", "1", "--eval-seeds", "1",
+                 "--iterations", "8", "--num-frames", "5", "--reference", "heun:4", "--out", str(out)]) == 0
+    path = out / "toy_euler_nfe3.json"
+    assert "| euler | 3 |" in (out / "search.md").read_text()
+    z = load_pipeline("toy")("a red circle moves up on a black background", schedule=str(path), num_frames=5,
+                             height=32, width=32, progress=False, output="latents")
+    assert np.isfinite(z).all()
