@@ -16,6 +16,7 @@ schedule defines its own process. References are cached on disk per (model, prom
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import time
@@ -56,6 +57,7 @@ class Sweep:
             raise ValueError(f"lag is a fraction of the steps in (0, 1], got {self.lag}")
 
 
+@functools.lru_cache(maxsize=1024)
 def steps_for(scheduler: str, schedule: str, target: int, shift: float) -> int:
     """The most solver steps whose evaluations stay within target (at least 1)."""
     for n in range(target, 0, -1):
