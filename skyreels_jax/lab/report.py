@@ -87,16 +87,21 @@ def plot(path: Path, rows: list[dict], title: str = "") -> bool:
     s = summary(rows)
     schedules = list(dict.fromkeys(k[1] for k in s))
     solvers = list(dict.fromkeys(k[0] for k in s))
-    fig, axes = plt.subplots(1, len(schedules), figsize=(4.2 * len(schedules), 3.8), sharey=True, squeeze=False)
+    ticks = sorted({k[2] for k in s})
+    colours = plt.get_cmap("tab20").colors
+    fig, axes = plt.subplots(1, len(schedules), figsize=(3.6 * len(schedules) + 1.6, 3.8), sharey=True, squeeze=False)
     for ax, schedule in zip(axes[0], schedules):
-        for solver in solvers:
+        for i, solver in enumerate(solvers):
             points = sorted((v["evaluations"], v["latent_rmse"]) for k, v in s.items() if k[:2] == (solver, schedule))
             if points:
-                ax.plot(*zip(*points), marker="o", label=solver)
+                ax.plot(*zip(*points), marker="o", markersize=3, color=colours[(2 * i) % 20 + (i >= 10)],
+                        linestyle="-" if i < 10 else "--", label=solver)
         ax.set(xscale="log", yscale="log", title=schedule, xlabel="NFE (solver evaluations)")
-        ax.grid(True, which="both", alpha=0.3)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+        ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("latent RMSE vs reference")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
