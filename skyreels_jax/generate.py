@@ -9,6 +9,7 @@ from pathlib import Path
 
 from skyreels_jax import config_files
 from skyreels_jax.parallel import distributed
+from skyreels_jax.pipelines import sampler_args as sampling
 from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
 
 RESOLUTIONS = {"540P": (544, 960), "720P": (720, 1280)}
@@ -34,6 +35,7 @@ def add_parser(commands) -> None:
     p.add_argument("--guidance-scale", type=float, help="default: the model's (6 T2V/DF, 5 I2V)")
     p.add_argument("--shift", type=float, help="default: the model's (8 T2V/DF, 5 I2V)")
     p.add_argument("--seed", type=int, default=0)
+    sampling.add_arguments(p)
     p.add_argument("--fps", type=int, default=24, help="frame rate of the written file")
     p.add_argument("--output", type=Path, help="output .mp4 (single prompt)")
     p.add_argument("--output-dir", type=Path, default=Path("outputs"), help="batch mode: where the videos go")
@@ -139,6 +141,7 @@ def run(args) -> int:
     if not args.model:
         raise ValueError("give --model (a folder or Hub id) or --config")
     args.num_frames = args.num_frames or 97
+    choices = sampling.choices(args)  # checked before anything loads
     todo = jobs(args)
     writer, devices = True, None
     if args.distributed:
@@ -172,7 +175,7 @@ def run(args) -> int:
                          dit_overrides=overrides)
     settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
                     num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
-                    guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed)
+                    guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed, **choices)
     if pipe.mode == "diffusion_forcing":
         settings.update(video=args.video, ar_step=args.ar_step, causal_block_size=args.causal_block_size,
                         causal_attention=args.causal_attention, base_num_frames=args.base_num_frames,
@@ -192,7 +195,8 @@ def run(args) -> int:
         if not writer:  # another process of this group writes it
             continue
         meta = dict(prompt=prompt, original_prompt=originals[out], model=str(args.model), mode=pipe.mode,
-                    **{**settings, "fps": args.fps}, mesh=None if mesh is None else dict(mesh.shape),
+                    **{**settings, "fps": args.fps, **sampling.record(pipe.stats)},
+                    mesh=None if mesh is None else dict(mesh.shape),
                     sequence_parallel=args.sequence_parallel, resolved_defaults=pipe.folder.defaults,
                     seconds=round(time.perf_counter() - start, 1))
         write_video(out, video, fps=args.fps, metadata=meta)

@@ -25,7 +25,8 @@ from skyreels_jax.pipelines import diffusion_forcing, sampling
 from skyreels_jax.pipelines.conditioning import _decode_uint8
 from skyreels_jax.pipelines.df_plan import window_schedule
 from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
-from skyreels_jax.schedulers import SCHEDULERS, flow_timesteps, flow_unipc
+from skyreels_jax.pipelines.sampler import guidance_arrays
+from skyreels_jax.schedulers import SCHEDULERS, flow_timesteps, flow_unipc, make_guidance
 
 TEXT_TOKENS, IMAGE_TOKENS = 512, 257  # the encoders' padded lengths
 STEPS, SHIFT = 50, 8.0  # the schedule's length only sizes the solver's small tables
@@ -120,7 +121,7 @@ class Pipeline:
                                      image=jax.ShapeDtypeStruct((1, IMAGE_TOKENS, cfg.image_dim or 0),
                                                                 jnp.bfloat16),
                                      condition=np.empty((*shape[:4], cfg.in_dim - shape[4]), np.float32),
-                                     guidance=np.float32(5.0)))
+                                     guidance=guidance_arrays(make_guidance("cfg", 5.0))))
             return sampling._step.lower(graphdef, params, "unipc", args["latents"], state, args["context"],
                                         args["image"] if image else None, args["condition"] if image else None,
                                         args["guidance"])
@@ -140,9 +141,9 @@ class Pipeline:
             fps = np.zeros((2,), np.int32) if self.config.inject_sample_info else None
             args = _whole(mesh, dict(latents=np.empty(shape, np.float32), timesteps=timesteps[0], update=update[0],
                                      history=np.zeros(frames, bool), fps=fps, addnoise=np.float32(20.0),
-                                     key=np.zeros(2, np.uint32), guidance=np.float32(6.0)))
+                                     key=np.zeros(2, np.uint32), guidance=guidance_arrays(make_guidance("cfg", 6.0))))
             context = _whole(mesh, jax.ShapeDtypeStruct((2, TEXT_TOKENS, self.config.text_dim), jnp.bfloat16))
-            return diffusion_forcing._row.lower(graphdef, params, args["latents"], state, args["timesteps"],
+            return diffusion_forcing._row.lower(graphdef, params, "unipc", args["latents"], state, args["timesteps"],
                                                 args["update"], args["history"], context, args["fps"], None,
                                                 args["addnoise"], args["key"], args["guidance"])
         return Program("DF window step, CFG", lower, self.resident("dit"), (self.config, self.latents),
