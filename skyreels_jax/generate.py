@@ -40,6 +40,9 @@ def add_parser(commands) -> None:
     p.add_argument("--output", type=Path, help="output .mp4 (single prompt)")
     p.add_argument("--output-dir", type=Path, default=Path("outputs"), help="batch mode: where the videos go")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
+    p.add_argument("--quantize", choices=["int8", "fp8", "int8-dynamic", "fp8-dynamic"],
+                   help="quantize the DiT's and text encoder's block weights: int8 or fp8 weights (half of bf16), "
+                   "-dynamic: activations too (int8: TPU v5e/v6e and CPU int8 units; fp8: GPUs with fp8)")
     p.add_argument("--prompt-enhancer", metavar="PATH", help="rewrite each prompt with this Qwen2.5-Instruct folder "
                    "or Hub id first (not with --image, as the reference; the LM is freed before the DiT loads)")
     df = p.add_argument_group("diffusion forcing (DF models)")
@@ -172,7 +175,7 @@ def run(args) -> int:
     mesh = group_mesh(args.mesh, args.sequence_parallel, devices)
     overrides = {"sequence_parallel": args.sequence_parallel} if args.sequence_parallel else None
     pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache, low_memory=args.low_memory,
-                         dit_overrides=overrides)
+                         dit_overrides=overrides, quantize=args.quantize)
     settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
                     num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
                     guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed, **choices)
@@ -197,7 +200,8 @@ def run(args) -> int:
         meta = dict(prompt=prompt, original_prompt=originals[out], model=str(args.model), mode=pipe.mode,
                     **{**settings, "fps": args.fps, **sampling.record(pipe.stats)},
                     mesh=None if mesh is None else dict(mesh.shape),
-                    sequence_parallel=args.sequence_parallel, resolved_defaults=pipe.folder.defaults,
+                    sequence_parallel=args.sequence_parallel, quantize=args.quantize,
+                    resolved_defaults=pipe.folder.defaults,
                     seconds=round(time.perf_counter() - start, 1))
         write_video(out, video, fps=args.fps, metadata=meta)
         if work is not None and args.work_dir is None:
@@ -228,7 +232,8 @@ def auto_mesh(args, devices, size: tuple[int, int], dtype) -> tuple[str | None, 
     print(f"--mesh auto: compiling the programs of {frames} frames of {size[0]}x{size[1]} for {len(devices)} devices")
     layout = auto_layout(folder, jnp.dtype(dtype), (frames, *size), devices, args.low_memory,
                          report=lambda lay, r: print(f"  {lay}: {r.program}: "
-                                                     f"{r.error or f'{r.total / 2**30:.2f} GiB per device'}"))
+                                                     f"{r.error or f'{r.total / 2**30:.2f} GiB per device'}"),
+                         quantize=args.quantize)
     print(f"--mesh auto: {layout}")
     return ",".join(map(str, layout.mesh)), layout.sequence_parallel
 

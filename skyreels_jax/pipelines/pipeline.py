@@ -20,6 +20,7 @@ from skyreels_jax.models.components import load_converted
 from skyreels_jax.models.dit.loader import check_overrides, load_transformer_cached
 from skyreels_jax.models.umt5 import load_text_encoder
 from skyreels_jax.models.vae import load_vae
+from skyreels_jax.nn.quant import check_mode
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import diffusion_forcing
 from skyreels_jax.pipelines.checks import check_call
@@ -70,6 +71,7 @@ class Pipeline:
     mesh: Mesh | None = None     # the mesh the weights live on; calls run under it (sequence parallel needs it)
     vae_encoder: Lazy | None = None  # the VAE's encoder half, loaded on the first image/video to encode
     stats: dict = dataclasses.field(default_factory=dict)  # about the last call (e.g. teacache_skipped)
+    quantize: str | None = None  # the DiT's and text encoder's quantization (models.quantization)
 
     @property
     def mode(self) -> str:
@@ -178,7 +180,7 @@ def _digest(array) -> str | None:
 
 def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: bool = True,
                   scheduler: str = "unipc", low_memory: bool = False,
-                  dit_overrides: Mapping | None = None) -> Pipeline:
+                  dit_overrides: Mapping | None = None, quantize: str | None = None) -> Pipeline:
     """A pipeline from a diffusers pipeline folder, an original SkyReels-V2 folder, or a Hub id.
 
     dtype is the DiT's and encoders' dtype (default bfloat16 on accelerators, float32 on CPU);
@@ -187,21 +189,28 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     With a mesh (skyreels_jax.parallel.make_mesh) the DiT and encoders are sharded over it and
     every call runs under it. dit_overrides sets DiTConfig fields that do not change the weights
     (models.dit.loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
+    quantize ("int8", "fp8", "int8-dynamic", "fp8-dynamic") quantizes the DiT's and the text encoder's block
+    weights (models.quantization); the VAE and the image encoder stay float.
     """
+    check_mode(quantize)
     folder = inspect_folder(resolve(path_or_hub_id))
     if dtype is None:
         dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
     if folder.layout == "converted":  # Orbax checkpoints from `python -m convert`: restored onto the mesh
         def load(name, dt=dtype, **kw):
             return load_converted(folder.root, name, dt, **kw)
-        return Pipeline(folder, load("transformer", mesh=mesh, **check_overrides(dit_overrides)),
-                        load("vae", jnp.float32, parts=("decoder",)), Lazy(lambda: load("text_encoder", mesh=mesh)),
+        return Pipeline(folder, load("transformer", mesh=mesh, quantize=quantize, **check_overrides(dit_overrides)),
+                        load("vae", jnp.float32, parts=("decoder",)),
+                        Lazy(lambda: load("text_encoder", mesh=mesh, quantize=quantize)),
                         Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,
-                        scheduler, low_memory, mesh, Lazy(lambda: load("vae", jnp.float32, parts=("encoder",))))
-    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, **check_overrides(dit_overrides))
+                        scheduler, low_memory, mesh, Lazy(lambda: load("vae", jnp.float32, parts=("encoder",))),
+                        quantize=quantize)
+    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, quantize=quantize,
+                                  **check_overrides(dit_overrides))
     vae = load_vae(folder.vae, parts=("decoder",))
     vae_encoder = Lazy(lambda: load_vae(folder.vae, parts=("encoder",)))
-    text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh))
+    text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh, quantize=quantize))
     image_encoder = (Lazy(lambda: load_image_encoder(folder.image_encoder, dtype, mesh=mesh))
                      if folder.image_encoder else None)
-    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory, mesh, vae_encoder)
+    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory, mesh, vae_encoder,
+                    quantize=quantize)
