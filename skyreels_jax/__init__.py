@@ -12,11 +12,13 @@ from skyreels_jax.enhancer import PromptEnhancer, load_prompt_enhancer
 from skyreels_jax.heap import trim_heap_after_compiles
 from skyreels_jax.models.clip import load_image_encoder
 from skyreels_jax.models.dit import DiT, DiTConfig, load_transformer
+from skyreels_jax.models.quantization import quantize
 from skyreels_jax.models.umt5 import load_text_encoder
 from skyreels_jax.models.vae import VAEConfig, WanVAE, load_vae
 from skyreels_jax.pipelines import Pipeline, load_pipeline
 
 __all__ = ["CheckpointError", "DiT", "DiTConfig", "Pipeline", "PromptEnhancer", "VAEConfig", "WanVAE",
            "enable_compilation_cache", "load_captioner", "load_image_encoder", "load_pipeline", "load_prompt_enhancer",
-           "load_text_encoder", "load_transformer", "load_vae", "parallel", "schedulers", "trim_heap_after_compiles"]
+           "load_text_encoder", "load_transformer", "load_vae", "parallel", "quantize", "schedulers",
+           "trim_heap_after_compiles"]
 __version__ = "0.1.0"

@@ -1,10 +1,11 @@
-"""The `skyreels-jax` command: generate, enhance, caption, convert / verify / inspect, preprocess, train, plan, demo."""
+"""The `skyreels-jax` command: generate, enhance, caption, convert / verify / inspect, preprocess, train, plan, demo,
+samplers (the sampler lab)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from skyreels_jax import captioner_cli, enhancer_cli, generate
+from skyreels_jax import captioner_cli, enhancer_cli, generate, samplers_cli
 from skyreels_jax.compilation_cache import ENV as CACHE_ENV
 from skyreels_jax.compilation_cache import enable_compilation_cache
 from skyreels_jax.conversion import cli as convert_cli
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     captioner_cli.add_parser(commands)
     convert_cli.add_parser(commands)
     plan_cli.add_parser(commands)
+    samplers_cli.add_parser(commands)
     args = parser.parse_args(argv)
     enable_compilation_cache()
     trim_heap_after_compiles()
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             return convert_cli.run(args)
         if args.command == "plan":
             return plan_cli.run(args)
+        if args.command == "samplers":
+            return samplers_cli.run(args)
         if args.command == "generate":
             return generate.run(args)
         if args.command == "train":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from skyreels_jax import config_files
 from skyreels_jax.parallel import distributed
+from skyreels_jax.pipelines import sampler_args as sampling
 from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
 
 RESOLUTIONS = {"540P": (544, 960), "720P": (720, 1280)}
@@ -34,10 +35,14 @@ def add_parser(commands) -> None:
     p.add_argument("--guidance-scale", type=float, help="default: the model's (6 T2V/DF, 5 I2V)")
     p.add_argument("--shift", type=float, help="default: the model's (8 T2V/DF, 5 I2V)")
     p.add_argument("--seed", type=int, default=0)
+    sampling.add_arguments(p)
     p.add_argument("--fps", type=int, default=24, help="frame rate of the written file")
     p.add_argument("--output", type=Path, help="output .mp4 (single prompt)")
     p.add_argument("--output-dir", type=Path, default=Path("outputs"), help="batch mode: where the videos go")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
+    p.add_argument("--quantize", choices=["int8", "fp8", "int8-dynamic", "fp8-dynamic"],
+                   help="quantize the DiT's and text encoder's block weights: int8 or fp8 weights (half of bf16), "
+                   "-dynamic: activations too (int8: TPU v5e/v6e and CPU int8 units; fp8: GPUs with fp8)")
     p.add_argument("--prompt-enhancer", metavar="PATH", help="rewrite each prompt with this Qwen2.5-Instruct folder "
                    "or Hub id first (not with --image, as the reference; the LM is freed before the DiT loads)")
     df = p.add_argument_group("diffusion forcing (DF models)")
@@ -139,6 +144,7 @@ def run(args) -> int:
     if not args.model:
         raise ValueError("give --model (a folder or Hub id) or --config")
     args.num_frames = args.num_frames or 97
+    choices = sampling.choices(args)  # checked before anything loads
     todo = jobs(args)
     writer, devices = True, None
     if args.distributed:
@@ -169,10 +175,10 @@ def run(args) -> int:
     mesh = group_mesh(args.mesh, args.sequence_parallel, devices)
     overrides = {"sequence_parallel": args.sequence_parallel} if args.sequence_parallel else None
     pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache, low_memory=args.low_memory,
-                         dit_overrides=overrides)
+                         dit_overrides=overrides, quantize=args.quantize)
     settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
                     num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
-                    guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed)
+                    guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed, **choices)
     if pipe.mode == "diffusion_forcing":
         settings.update(video=args.video, ar_step=args.ar_step, causal_block_size=args.causal_block_size,
                         causal_attention=args.causal_attention, base_num_frames=args.base_num_frames,
@@ -192,8 +198,10 @@ def run(args) -> int:
         if not writer:  # another process of this group writes it
             continue
         meta = dict(prompt=prompt, original_prompt=originals[out], model=str(args.model), mode=pipe.mode,
-                    **{**settings, "fps": args.fps}, mesh=None if mesh is None else dict(mesh.shape),
-                    sequence_parallel=args.sequence_parallel, resolved_defaults=pipe.folder.defaults,
+                    **{**settings, "fps": args.fps, **sampling.record(pipe.stats)},
+                    mesh=None if mesh is None else dict(mesh.shape),
+                    sequence_parallel=args.sequence_parallel, quantize=args.quantize,
+                    resolved_defaults=pipe.folder.defaults,
                     seconds=round(time.perf_counter() - start, 1))
         write_video(out, video, fps=args.fps, metadata=meta)
         if work is not None and args.work_dir is None:
@@ -224,7 +232,8 @@ def auto_mesh(args, devices, size: tuple[int, int], dtype) -> tuple[str | None, 
     print(f"--mesh auto: compiling the programs of {frames} frames of {size[0]}x{size[1]} for {len(devices)} devices")
     layout = auto_layout(folder, jnp.dtype(dtype), (frames, *size), devices, args.low_memory,
                          report=lambda lay, r: print(f"  {lay}: {r.program}: "
-                                                     f"{r.error or f'{r.total / 2**30:.2f} GiB per device'}"))
+                                                     f"{r.error or f'{r.total / 2**30:.2f} GiB per device'}"),
+                         quantize=args.quantize)
     print(f"--mesh auto: {layout}")
     return ",".join(map(str, layout.mesh)), layout.sequence_parallel
 

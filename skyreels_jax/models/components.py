@@ -91,15 +91,19 @@ def component_config(info: dict, dtype=None, **overrides):
     return CONFIGS[info["component"]](**{**fields, **overrides})
 
 
-def load_converted(root, component: str, dtype=None, *, mesh=None, parts=None, **overrides):
+def load_converted(root, component: str, dtype=None, *, mesh=None, parts=None, quantize: str | None = None,
+                   **overrides):
     """A converted component as the matching load_* function returns it: a DiT, a WanVAE, a
     TextEncoder or an ImageEncoder.
 
     dtype None keeps the stored dtypes; otherwise every parameter is restored in `dtype`.
     With a mesh every parameter is read straight onto its shards. Other keyword arguments
     override config fields that do not change the weights (attention, remat, ...). parts, for the
-    VAE only: the halves to read, as load_vae's.
+    VAE only: the halves to read, as load_vae's. quantize, for the transformer and the text encoder:
+    see models.quantization.
     """
+    from skyreels_jax.models.quantization import quantize as quantized
+
     name = "transformer" if component == "dit" else component
     info = read_component(root, name)
     config = component_config(info, dtype, **overrides)
@@ -107,9 +111,12 @@ def load_converted(root, component: str, dtype=None, *, mesh=None, parts=None, *
         check_config(config, mesh)
     if parts is not None and name != "vae":
         raise ValueError(f"parts selects halves of the VAE; the {name} has none")
+    if quantize is not None and name not in ("transformer", "text_encoder"):
+        raise ValueError(f"quantize applies to the transformer and the text encoder, not the {name}")
     build = MODELS[name] if parts is None else functools.partial(MODELS[name], parts=parts)
     model = restore_component(root, info, lambda: build(config, rngs=nnx.Rngs(0)), mesh=mesh,
                               keep_dtypes=dtype is None, partial=parts is not None)
+    model = quantized(model, quantize)
     if name == "text_encoder":
         return umt5.TextEncoder(model, umt5.load_tokenizer(local_copy(epath.Path(root) / "tokenizer")))
     if name == "image_encoder":

@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from skyreels_jax.nn.quant import check_mode, quantize_array, quantized_matmul
+
 Axes = tuple[str | None, ...]
 
 
@@ -18,7 +20,10 @@ def matmul(x: jax.Array, w: jax.Array, dtype: jnp.dtype) -> jax.Array:
 
 
 class Linear(nnx.Module):
-    """y = x @ kernel + bias; kernel is [in, out] (PyTorch weights are transposed on load)."""
+    """y = x @ kernel + bias; kernel is [in, out] (PyTorch weights are transposed on load).
+
+    After `quantize(mode)` the kernel is int8 or fp8 and `scale` [out] float32 (see nn/quant.py).
+    """
 
     def __init__(self, in_features: int, out_features: int, *, axes: Axes = (None, None),
                  use_bias: bool = True, dtype=jnp.float32, param_dtype=jnp.float32, rngs: nnx.Rngs):
@@ -28,9 +33,26 @@ class Linear(nnx.Module):
         self.bias = (nnx.Param(jnp.zeros((out_features,), param_dtype), logical_axes=axes[1:])
                      if use_bias else None)
         self.dtype = dtype
+        self.quant: str | None = None
+        self.scale = nnx.data(None)  # a Param once quantized
+
+    def quantize(self, mode: str) -> None:
+        """Replace the kernel by its quantized form and a per-output-channel scale, in place. Works on
+        concrete kernels (kept on their shards), traced ones (under nnx.eval_shape) and ShapeDtypeStructs."""
+        check_mode(mode)
+        if self.quant is not None:
+            raise ValueError(f"this layer is already quantized ({self.quant})")
+        axes = self.kernel.get_metadata().get("logical_axes") or (None, None)
+        q, scale = quantize_array(self.kernel.get_value(), mode)
+        self.kernel.set_value(q)
+        self.scale = nnx.Param(scale, logical_axes=tuple(axes[-1:]))
+        self.quant = mode
 
     def __call__(self, x: jax.Array, out_dtype=None) -> jax.Array:
-        y = matmul(x, self.kernel[...], self.dtype)
+        if self.quant is None:
+            y = matmul(x, self.kernel[...], self.dtype)
+        else:
+            y = quantized_matmul(x, self.kernel[...], self.scale[...], self.quant, self.dtype)
         if self.bias is not None:
             y = y + self.bias[...].astype(jnp.float32)
         return y.astype(out_dtype or self.dtype)

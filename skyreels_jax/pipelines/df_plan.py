@@ -35,20 +35,27 @@ def plan_windows(num_latents: int, base_latents: int, overlap_latents: int, firs
     return windows
 
 
-def window_schedule(length: int, prefix: int, end_frame: bool, template, ar_step: int, causal_block_size: int):
-    """(timesteps [R, F], update mask [R, F]) for one window of `length` frames (+1 with an end frame).
+def window_plan(length: int, prefix: int, end_frame: bool, template, ar_step: int, causal_block_size: int):
+    """(timesteps [R, F], update mask [R, F], evaluation [R, F]) for one window of `length` frames (+1
+    with an end frame). template: the DiT timestep of each of the solver's model evaluations; evaluation
+    is the index into it that each updated frame is at in each row (-1 where the frame does not move).
 
     The clean prefix is its own first block, whatever its length: the noisy frames after it form
     whole causal blocks. That is how a 1-latent start image works with causal_block_size > 1,
     where the reference truncates the image away. The end frame is always clean, never updated.
     """
     noisy = length - prefix
-    matrix, _, mask, _ = generate_timestep_matrix(noisy, template, noisy, ar_step, 0, causal_block_size)
+    matrix, index, mask, _ = generate_timestep_matrix(noisy, template, noisy, ar_step, 0, causal_block_size)
     rows = matrix.shape[0]
     def clean(n):
-        return (np.zeros((rows, n), matrix.dtype), np.zeros((rows, n), bool))
-    parts = [clean(prefix), (matrix, mask)] + ([clean(1)] if end_frame else [])
-    return np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
+        return np.zeros((rows, n), matrix.dtype), np.zeros((rows, n), bool), np.full((rows, n), -1)
+    parts = [clean(prefix), (matrix, mask, np.where(mask, index - 1, -1))] + ([clean(1)] if end_frame else [])
+    return tuple(np.concatenate([p[i] for p in parts], axis=1) for i in range(3))
+
+
+def window_schedule(length: int, prefix: int, end_frame: bool, template, ar_step: int, causal_block_size: int):
+    """(timesteps [R, F], update mask [R, F]) of window_plan."""
+    return window_plan(length, prefix, end_frame, template, ar_step, causal_block_size)[:2]
 
 
 def check_plan(num_frames: int, base_num_frames: int, overlap_history: int | None, causal_block_size: int,

@@ -20,13 +20,15 @@ from skyreels_jax.models.components import load_converted
 from skyreels_jax.models.dit.loader import check_overrides, load_transformer_cached
 from skyreels_jax.models.umt5 import load_text_encoder
 from skyreels_jax.models.vae import load_vae
+from skyreels_jax.nn.quant import check_mode
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import diffusion_forcing
 from skyreels_jax.pipelines.checks import check_call
 from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
 from skyreels_jax.pipelines.conditioning import decode_to_uint8, image_condition
 from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
-from skyreels_jax.pipelines.sampling import denoise
+from skyreels_jax.pipelines.sampler import make_sampler
+from skyreels_jax.pipelines.sampling import denoise, denoise_key
 
 
 class Lazy:
@@ -69,6 +71,7 @@ class Pipeline:
     mesh: Mesh | None = None     # the mesh the weights live on; calls run under it (sequence parallel needs it)
     vae_encoder: Lazy | None = None  # the VAE's encoder half, loaded on the first image/video to encode
     stats: dict = dataclasses.field(default_factory=dict)  # about the last call (e.g. teacache_skipped)
+    quantize: str | None = None  # the DiT's and text encoder's quantization (models.quantization)
 
     @property
     def mode(self) -> str:
@@ -100,21 +103,32 @@ class Pipeline:
                  addnoise_condition: float = DF_DEFAULTS["addnoise_condition"], fps: int = 24,
                  overlap_mode: str = DF_DEFAULTS["overlap_mode"],
                  causal_attention: bool = DF_DEFAULTS["causal_attention"], work_dir=None,
-                 progress: bool = True, teacache_threshold: float | None = None) -> np.ndarray:
+                 progress: bool = True, teacache_threshold: float | None = None, scheduler=None, schedule=None,
+                 guidance=None, output: str = "frames") -> np.ndarray:
         """See docs/api.md. For diffusion-forcing models, work_dir keeps finished windows so that a rerun
         of the same call after a crash continues where it stopped. teacache_threshold (text/image-
         to-video only; None: off) skips the DiT's block stack on steps whose input changed by less
-        (pipelines.step_cache); `self.stats["teacache_skipped"]` then says how many steps it skipped."""
+        (pipelines.step_cache); `self.stats["teacache_skipped"]` then says how many steps it skipped.
+
+        scheduler (default: the pipeline's), schedule and guidance choose the sampler (pipelines.sampler);
+        `self.stats["sampler"]` describes it and `self.stats["nfe"]` counts the model forwards run.
+        output="latents" returns the final latents, float32 [1, F_lat, h, w, z], instead of frames."""
         df_args = dict(ar_step=ar_step, causal_block_size=causal_block_size, base_num_frames=base_num_frames,
                        overlap_history=overlap_history, addnoise_condition=addnoise_condition,
                        overlap_mode=overlap_mode, causal_attention=causal_attention)
         check_call(self.mode, prompt, image, end_image, video, num_frames, height, width, latents,
                    self.vae.config.z_dim, df_args, teacache_threshold, self.vae.config.spatial_scale,
                    self.dit.config.patch_size[1:])
+        if output not in ("frames", "latents"):
+            raise ValueError(f"output must be 'frames' or 'latents', got {output!r}")
         self.stats = {}
-        num_steps = num_steps or self.folder.defaults["num_steps"]
-        guidance = self.folder.defaults["guidance_scale"] if guidance_scale is None else guidance_scale
+        guidance_scale = self.folder.defaults["guidance_scale"] if guidance_scale is None else guidance_scale
         shift = self.folder.defaults["shift"] if shift is None else shift
+        sampler = make_sampler(self.scheduler if scheduler is None else scheduler, schedule, guidance,
+                               num_steps=num_steps, shift=shift, guidance_scale=guidance_scale,
+                               default_steps=self.folder.defaults["num_steps"])
+        num_steps, guidance = sampler.num_steps, sampler.guidance.scale
+        self.stats["sampler"] = sampler.describe()
         negative = self.folder.defaults["negative_prompt"] if negative_prompt is None else negative_prompt
         first = None if image is None else resize_crop(load_image(image), height, width)
         last = None if end_image is None else resize_crop(load_image(end_image), height, width)
@@ -122,7 +136,7 @@ class Pipeline:
         if self.mode == "diffusion_forcing":
             frames = None if video is None else load_video(video, height, width)
             settings = diffusion_forcing.DFSettings(num_steps, shift, guidance, ar_step, causal_block_size,
-                                                    addnoise_condition, causal_attention)
+                                                    addnoise_condition, causal_attention, sampler)
             identity = dict(model=str(self.folder.root), prompt=prompt, negative=negative, settings=settings,
                             seed=seed, num_frames=num_frames, size=(height, width), base=base_num_frames,
                             overlap=overlap_history, fps=fps, mode=overlap_mode,
@@ -135,15 +149,15 @@ class Pipeline:
                 video=frames, num_frames=num_frames, height=height,
                 width=width, settings=settings, seed=seed, latents=latents, base_num_frames=base_num_frames,
                 overlap_history=overlap_history, fps=fps, overlap_mode=overlap_mode, work_dir=work_dir,
-                identity=identity, progress=progress)
+                identity=identity, progress=progress, output=output, stats=self.stats)
             self._release_encoding_vae()
-            return out if frames is None else np.concatenate([frames, out])
+            return out if frames is None or output == "latents" else np.concatenate([frames, out])
 
         s = self.vae.config.spatial_scale
         shape = (1, (num_frames - 1) // 4 + 1, height // s, width // s, self.vae.config.z_dim)
         noise = (jax.random.normal(jax.random.PRNGKey(seed), shape, jnp.float32) if latents is None
                  else to_device(latents, np.float32))
-        context = self.encode_text([prompt, negative] if guidance > 1.0 else [prompt])
+        context = self.encode_text([prompt, negative] if sampler.uncond.any() else [prompt])
         image_context = condition = None
         if self.mode in ("image_to_video", "first_last_frame"):
             tokens = self.image_encoder.get().encode([first] if last is None else [first, last])  # [1|2, 257, 1280]
@@ -153,9 +167,9 @@ class Pipeline:
             condition = image_condition(self.encoding_vae, first, last, num_frames)
             self._release_encoding_vae()
         out = denoise(self.dit, noise, context, num_steps, shift, guidance, image_context=image_context,
-                      condition=condition, scheduler=self.scheduler, progress=progress,
-                      teacache_threshold=teacache_threshold, stats=self.stats)
-        return decode_to_uint8(self.vae, out)
+                      condition=condition, progress=progress, teacache_threshold=teacache_threshold, stats=self.stats,
+                      sampler=sampler, key=denoise_key(seed) if getattr(sampler.solver, "stochastic", False) else None)
+        return np.asarray(out, np.float32) if output == "latents" else decode_to_uint8(self.vae, out)
 
 
 def _digest(array) -> str | None:
@@ -166,7 +180,7 @@ def _digest(array) -> str | None:
 
 def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: bool = True,
                   scheduler: str = "unipc", low_memory: bool = False,
-                  dit_overrides: Mapping | None = None) -> Pipeline:
+                  dit_overrides: Mapping | None = None, quantize: str | None = None) -> Pipeline:
     """A pipeline from a diffusers pipeline folder, an original SkyReels-V2 folder, or a Hub id.
 
     dtype is the DiT's and encoders' dtype (default bfloat16 on accelerators, float32 on CPU);
@@ -175,21 +189,28 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     With a mesh (skyreels_jax.parallel.make_mesh) the DiT and encoders are sharded over it and
     every call runs under it. dit_overrides sets DiTConfig fields that do not change the weights
     (models.dit.loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
+    quantize ("int8", "fp8", "int8-dynamic", "fp8-dynamic") quantizes the DiT's and the text encoder's block
+    weights (models.quantization); the VAE and the image encoder stay float.
     """
+    check_mode(quantize)
     folder = inspect_folder(resolve(path_or_hub_id))
     if dtype is None:
         dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
     if folder.layout == "converted":  # Orbax checkpoints from `python -m convert`: restored onto the mesh
         def load(name, dt=dtype, **kw):
             return load_converted(folder.root, name, dt, **kw)
-        return Pipeline(folder, load("transformer", mesh=mesh, **check_overrides(dit_overrides)),
-                        load("vae", jnp.float32, parts=("decoder",)), Lazy(lambda: load("text_encoder", mesh=mesh)),
+        return Pipeline(folder, load("transformer", mesh=mesh, quantize=quantize, **check_overrides(dit_overrides)),
+                        load("vae", jnp.float32, parts=("decoder",)),
+                        Lazy(lambda: load("text_encoder", mesh=mesh, quantize=quantize)),
                         Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,
-                        scheduler, low_memory, mesh, Lazy(lambda: load("vae", jnp.float32, parts=("encoder",))))
-    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, **check_overrides(dit_overrides))
+                        scheduler, low_memory, mesh, Lazy(lambda: load("vae", jnp.float32, parts=("encoder",))),
+                        quantize=quantize)
+    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, quantize=quantize,
+                                  **check_overrides(dit_overrides))
     vae = load_vae(folder.vae, parts=("decoder",))
     vae_encoder = Lazy(lambda: load_vae(folder.vae, parts=("encoder",)))
-    text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh))
+    text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh, quantize=quantize))
     image_encoder = (Lazy(lambda: load_image_encoder(folder.image_encoder, dtype, mesh=mesh))
                      if folder.image_encoder else None)
-    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory, mesh, vae_encoder)
+    return Pipeline(folder, dit, vae, text_encoder, image_encoder, scheduler, low_memory, mesh, vae_encoder,
+                    quantize=quantize)

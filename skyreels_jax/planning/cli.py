@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step-only", action="store_true", help="with an explicit --mesh: compile the DiT step alone "
                    "(the VAE decode takes minutes to compile)")
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    p.add_argument("--quantize", choices=["int8", "fp8", "int8-dynamic"], help="quantize the DiT's and UMT5's "
+                   "block weights (generate --quantize); fp8-dynamic is for GPUs: TPUs up to v6e have no fp8 "
+                   "matrix units")
 
 
 def run(args) -> int:
@@ -57,9 +60,10 @@ def run(args) -> int:
     from skyreels_jax.planning.topologies import tpu_devices
 
     devices = tpu_devices(slice_)
+    quantized = f", {args.quantize} weights" if args.quantize else ""
     print(f"{args.model} at {' x '.join(map(str, model_args[2]))} (frames x height x width) on {slice_.name} "
           f"({slice_.chips} chips, {slice_.hosts} host(s), {slice_.hbm / GiB:.0f} GiB HBM each; fits = at most "
-          f"90 % of it){', encoders freed after use' if args.low_memory else ''}")
+          f"90 % of it){', encoders freed after use' if args.low_memory else ''}{quantized}")
     print(" | ".join(COLUMNS))
 
     def report(lay, r):
@@ -68,12 +72,12 @@ def run(args) -> int:
         if slice_.chips % math.prod(layout.mesh):
             raise ValueError(f"--mesh {args.mesh} needs a divisor of the slice's {slice_.chips} chips")
         results = compile_layout(model_args, layout, devices, slice_.hbm, args.low_memory, stop_early=False,
-                                 report=report, step_only=args.step_only)
+                                 report=report, step_only=args.step_only, quantize=args.quantize)
         verdict = "fits" if fits(results, slice_.hbm) else "does not fit"
         print(f"{verdict}: {layout}{' (the DiT step alone)' if args.step_only else ''}")
         return 0
     chosen, results = choose(model_args, slice_.chips, slice_.hosts, devices, slice_.hbm, args.low_memory,
-                             report=report, every=args.all)
+                             report=report, every=args.all, quantize=args.quantize)
     if chosen is None:
         print("no layout fits: try --low-memory, a larger slice, or a smaller resolution")
         return 1
@@ -121,6 +125,8 @@ def _command(args, layout, hosts: int) -> str:
         parts.append(f"--resolution {args.resolution}")
     if args.low_memory:
         parts.append("--low-memory")
+    if args.quantize:
+        parts.append(f"--quantize {args.quantize}")
     hosts_per_group = max(1, hosts // layout.groups)
     if hosts > 1:
         parts.append("--distributed --prompts FILE")

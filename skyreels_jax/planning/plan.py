@@ -89,14 +89,16 @@ def group_mesh(layout: Layout, devices):
 
 
 def compile_layout(model, layout: Layout, devices, capacity: int, low_memory: bool = False,
-                   stop_early: bool = True, report=None, step_only: bool = False) -> list[Compiled]:
+                   stop_early: bool = True, report=None, step_only: bool = False,
+                   quantize: str | None = None) -> list[Compiled]:
     """Compile the programs of `model` = (component configs, mode, (frames, height, width)) for the layout.
-    With stop_early the rest is skipped once one program does not fit; step_only compiles the DiT step alone."""
+    With stop_early the rest is skipped once one program does not fit; step_only compiles the DiT step alone;
+    quantize quantizes the DiT and UMT5 (models.quantization)."""
     configs, mode, video = model
     dit = dataclasses.replace(configs["transformer"], sequence_parallel=layout.sequence_parallel)
     mesh = group_mesh(layout, devices)
     results = []
-    programs = Pipeline({**configs, "transformer": dit}, mode, video, mesh, low_memory).programs()
+    programs = Pipeline({**configs, "transformer": dit}, mode, video, mesh, low_memory, quantize).programs()
     for program in programs[:1] if step_only else programs:
         if stop_early and program.weights + program.resident > (1 - SPARE) * capacity:  # no need to compile
             results.append(Compiled(program.name, program.weights, 0, 0, 0, program.resident, 0.0,
@@ -126,12 +128,13 @@ def candidates(chips: int, hosts: int, heads: int, guidance: bool = True) -> lis
 
 
 def choose(model, chips: int, hosts: int, devices, capacity: int, low_memory: bool = False, report=None,
-           every: bool = False):
+           every: bool = False, quantize: str | None = None):
     """(layout, [(layout, results) tried]): the first candidate whose programs all fit (None if none does).
     With `every`, every candidate is compiled in full."""
     tried, chosen = [], None
     for layout in candidates(chips, hosts, model[0]["transformer"].num_heads):
-        results = compile_layout(model, layout, devices, capacity, low_memory, stop_early=not every, report=report)
+        results = compile_layout(model, layout, devices, capacity, low_memory, stop_early=not every, report=report,
+                                 quantize=quantize)
         tried.append((layout, results))
         if chosen is None and fits(results, capacity):
             chosen = layout

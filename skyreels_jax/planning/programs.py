@@ -18,6 +18,7 @@ from jax.sharding import PartitionSpec as P
 
 from skyreels_jax.models import DiT, WanVAE
 from skyreels_jax.models.clip import CLIPVision
+from skyreels_jax.models.quantization import quantize as quantized
 from skyreels_jax.models.umt5 import UMT5Encoder
 from skyreels_jax.parallel import state_shardings
 from skyreels_jax.parallel.memory import param_bytes_per_device
@@ -25,7 +26,8 @@ from skyreels_jax.pipelines import diffusion_forcing, sampling
 from skyreels_jax.pipelines.conditioning import _decode_uint8
 from skyreels_jax.pipelines.df_plan import window_schedule
 from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
-from skyreels_jax.schedulers import SCHEDULERS, flow_timesteps, flow_unipc
+from skyreels_jax.pipelines.sampler import guidance_arrays
+from skyreels_jax.schedulers import SCHEDULERS, flow_timesteps, flow_unipc, make_guidance
 
 TEXT_TOKENS, IMAGE_TOKENS = 512, 257  # the encoders' padded lengths
 STEPS, SHIFT = 50, 8.0  # the schedule's length only sizes the solver's small tables
@@ -77,15 +79,18 @@ class Pipeline:
     """The networks of one generation, abstract, on a mesh; `programs()` lists what it compiles.
 
     `configs` holds the component configs by name (transformer, text_encoder, vae, and image_encoder for
-    image models), as a model folder stores them; `mode` is "T2V", "I2V" or "DF"."""
+    image models), as a model folder stores them; `mode` is "T2V", "I2V" or "DF". quantize (models.quantization)
+    applies to the DiT and UMT5, as load_pipeline(quantize=) does."""
 
-    def __init__(self, configs: dict, mode: str, video: tuple[int, int, int], mesh, low_memory: bool = False):
+    def __init__(self, configs: dict, mode: str, video: tuple[int, int, int], mesh, low_memory: bool = False,
+                 quantize: str | None = None):
         self.config, self.mode, self.mesh, self.low_memory = configs["transformer"], mode, mesh, low_memory
+        self.quantize = quantize
         self.text, self.vae = configs["text_encoder"], configs["vae"]
         self.latents = latent_shape(*video, self.vae.z_dim)
         self.makers = {
-            "dit": lambda: DiT(self.config, rngs=nnx.Rngs(0)),
-            "umt5": lambda: UMT5Encoder(self.text, rngs=nnx.Rngs(0)),
+            "dit": lambda: quantized(DiT(self.config, rngs=nnx.Rngs(0)), quantize),
+            "umt5": lambda: quantized(UMT5Encoder(self.text, rngs=nnx.Rngs(0)), quantize),
             "vae_decoder": lambda: WanVAE(self.vae, rngs=nnx.Rngs(0), parts=("decoder",)),
         }
         if mode == "I2V":
@@ -120,12 +125,12 @@ class Pipeline:
                                      image=jax.ShapeDtypeStruct((1, IMAGE_TOKENS, cfg.image_dim or 0),
                                                                 jnp.bfloat16),
                                      condition=np.empty((*shape[:4], cfg.in_dim - shape[4]), np.float32),
-                                     guidance=np.float32(5.0)))
+                                     guidance=guidance_arrays(make_guidance("cfg", 5.0))))
             return sampling._step.lower(graphdef, params, "unipc", args["latents"], state, args["context"],
                                         args["image"] if image else None, args["condition"] if image else None,
                                         args["guidance"])
-        return Program(f"{self.mode} step, CFG", lower, self.resident("dit"), (self.config, self.latents),
-                       self.weights["dit"])
+        return Program(f"{self.mode} step, CFG", lower, self.resident("dit"),
+                       (self.config, self.latents, self.quantize), self.weights["dit"])
 
     def df_window_step(self) -> Program:
         """One row of a diffusion-forcing window (per-frame timesteps, CFG), as pipelines/diffusion_forcing.py."""
@@ -140,13 +145,13 @@ class Pipeline:
             fps = np.zeros((2,), np.int32) if self.config.inject_sample_info else None
             args = _whole(mesh, dict(latents=np.empty(shape, np.float32), timesteps=timesteps[0], update=update[0],
                                      history=np.zeros(frames, bool), fps=fps, addnoise=np.float32(20.0),
-                                     key=np.zeros(2, np.uint32), guidance=np.float32(6.0)))
+                                     key=np.zeros(2, np.uint32), guidance=guidance_arrays(make_guidance("cfg", 6.0))))
             context = _whole(mesh, jax.ShapeDtypeStruct((2, TEXT_TOKENS, self.config.text_dim), jnp.bfloat16))
-            return diffusion_forcing._row.lower(graphdef, params, args["latents"], state, args["timesteps"],
+            return diffusion_forcing._row.lower(graphdef, params, "unipc", args["latents"], state, args["timesteps"],
                                                 args["update"], args["history"], context, args["fps"], None,
                                                 args["addnoise"], args["key"], args["guidance"])
-        return Program("DF window step, CFG", lower, self.resident("dit"), (self.config, self.latents),
-                       self.weights["dit"])
+        return Program("DF window step, CFG", lower, self.resident("dit"),
+                       (self.config, self.latents, self.quantize), self.weights["dit"])
 
     def vae_decode(self) -> Program:
         return vae_decode(self.vae, self.latents, self.mesh, self.resident("vae_decoder"))
@@ -161,7 +166,7 @@ class Pipeline:
             graphdef, state = abstract_on(self.makers["umt5"], mesh)
             ids = _whole(mesh, np.zeros((2, TEXT_TOKENS), np.int32))
             return _apply.lower(graphdef, state, "__call__", ids, ids)
-        return Program("UMT5 encode", lower, self.resident("umt5"), (self.text,), self.weights["umt5"])
+        return Program("UMT5 encode", lower, self.resident("umt5"), (self.text, self.quantize), self.weights["umt5"])
 
 
 def vae_decode(config, latents: tuple, mesh, resident: int = 0) -> Program:

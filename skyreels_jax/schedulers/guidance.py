@@ -81,14 +81,16 @@ def init_guidance(g: Guidance, sample_shape: Sequence[int]) -> jax.Array | None:
     return jax.device_put(np.zeros(tuple(sample_shape), np.float32)) if g.mode == "apg" else None
 
 
-def needs_uncond(g: Guidance, sigma: Any, step: Any = None) -> jax.Array:
+def needs_uncond(g: Guidance, sigma: Any, step: Any = None) -> jax.Array | np.bool_:
     """True when some frame at noise level sigma (and solver step, for cfg_zero_star) uses the
-    unconditional prediction: inside the interval, scale ≠ 1, not a zeroed step."""
-    sigma = jnp.asarray(sigma)
+    unconditional prediction: inside the interval, scale ≠ 1, not a zeroed step. Host values give a
+    numpy bool (a sampling loop plans its forwards without compiling anything), traced ones a jax one."""
+    xp = jnp if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves((g, sigma, step))) else np
+    sigma = xp.asarray(sigma)
     use = (sigma >= g.sigma_lo) & (sigma <= g.sigma_hi) & (g.scale != 1)
     if g.mode == "cfg_zero_star" and step is not None:
-        use = use & (jnp.asarray(step) >= g.zero_steps)
-    return jnp.any(use)
+        use = use & (xp.asarray(step) >= g.zero_steps)
+    return xp.any(use)
 
 
 def guide(g: Guidance, state: jax.Array | None, cond: jax.Array, uncond: jax.Array | None, *,
@@ -117,7 +119,7 @@ def guide(g: Guidance, state: jax.Array | None, cond: jax.Array, uncond: jax.Arr
         else:
             guided, running = _apg(g, state, cond32, uncond32, sample.astype(jnp.float32), sig, axes)
         inside = jnp.ones((), bool) if sig is None else (sig >= g.sigma_lo) & (sig <= g.sigma_hi)
-        out = jnp.where(inside, guided, cond).astype(cond.dtype)
+        out = jnp.where(inside, guided, cond)  # float32 with a float32 scale, as the loops fed their solvers
         if g.mode == "apg":
             moves = inside if update_mask is None else inside & frames.expand(jnp.asarray(update_mask), d)
             new_state = jnp.where(moves, running, state)

@@ -83,7 +83,8 @@ def generate_timestep_matrix(num_frames: int, step_template: Sequence[int], base
                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """(step_matrix int64 [R, F], step_index int64 [R, F], step_update_mask bool [R, F], valid_interval).
 
-    step_template is the integer timestep schedule (flow_timesteps), counts are in latent frames.
+    step_template is the timestep schedule: integers (flow_timesteps, the original's) or floats (the
+    matrix is then float64); counts are in latent frames.
     ar_step = 0 gives synchronous sampling (R = n rows); with B blocks, ar_step > 0 gives
     n + (B − 1)·ar_step rows. valid_interval holds (start, end) frame ranges, one per row.
     shrink_interval_with_mask starts the window at the last block updated in the first row (the
@@ -92,7 +93,7 @@ def generate_timestep_matrix(num_frames: int, step_template: Sequence[int], base
     template = np.asarray(step_template)
     if template.ndim != 1 or template.size == 0:
         raise ValueError(f"step_template must be a non-empty 1-D sequence of timesteps, got shape {template.shape}")
-    template = template.astype(np.int64)
+    template = template.astype(np.int64 if np.issubdtype(template.dtype, np.integer) else np.float64)
     cbs = _int("causal_block_size", causal_block_size, 1)
     num_frames = _int("num_frames", num_frames, 1)
     base = _int("base_num_frames", base_num_frames, 1)

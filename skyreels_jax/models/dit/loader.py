@@ -16,6 +16,7 @@ from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.models.dit import keys as dit_keys
 from skyreels_jax.models.dit.layouts import config_from_diffusers, config_from_original, find_transformer_folder
 from skyreels_jax.models.dit.model import DiT, DiTConfig
+from skyreels_jax.nn.quant import check_mode
 from skyreels_jax.parallel.sequence_parallel import check_config
 
 # DiTConfig fields that do not change the weights: how attention runs, rematerialisation, the block-causal mask
@@ -65,7 +66,8 @@ class DiTCheckpoint:
 
 
 def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
-                     config: DiTConfig | Mapping | None = None, mesh=None, **overrides) -> DiT:
+                     config: DiTConfig | Mapping | None = None, mesh=None, quantize: str | None = None,
+                     **overrides) -> DiT:
     """Load a SkyReels-V2 DiT from a local folder in the original or the diffusers layout.
 
     dtype is the compute dtype and, unless param_dtype is given, the parameter dtype.
@@ -73,12 +75,16 @@ def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
     fields); otherwise it comes from the folder's config.json. Other keyword arguments
     override DiTConfig fields that do not change the weights (attention, remat,
     causal_block_size). With a `mesh` (skyreels_jax.parallel.make_mesh) every parameter is
-    placed straight onto its shards as it is read.
+    placed straight onto its shards as it is read. quantize ("int8", "fp8", "int8-dynamic", "fp8-dynamic")
+    quantizes the blocks' linear layers after loading (models.quantization).
     """
+    from skyreels_jax.models.quantization import quantize as quantized
+
+    check_mode(quantize)
     param_dtype = jnp.dtype(param_dtype or dtype).name
     ckpt = DiTCheckpoint.open(path, config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype, **overrides)
     check_config(ckpt.config, mesh)
-    return ckpt.load(mesh)
+    return quantized(ckpt.load(mesh), quantize)
 
 
 def open_source(path) -> Source:
@@ -89,21 +95,25 @@ def open_source(path) -> Source:
 
 
 def load_transformer_cached(path: str | Path, dtype=jnp.float32, *, mesh=None, cache: bool = True,
-                            **overrides) -> DiT:
+                            quantize: str | None = None, **overrides) -> DiT:
     """load_transformer, through the cache of converted checkpoints (skyreels_jax.checkpoints.cache) when cache=True.
 
     overrides may only set RUNTIME_FIELDS: the cache holds weights alone, so one entry serves
-    every attention backend, mesh and sequence-parallel setting.
+    every attention backend, mesh and sequence-parallel setting. The cache holds float weights; quantize
+    applies after the restore.
     """
+    from skyreels_jax.models.quantization import quantize as quantized
+
     check_overrides(overrides)
+    check_mode(quantize)
     if not cache:
-        return load_transformer(path, dtype, mesh=mesh, **overrides)
+        return load_transformer(path, dtype, mesh=mesh, quantize=quantize, **overrides)
     name = jnp.dtype(dtype).name
     ckpt = DiTCheckpoint.open(path, dtype=name, param_dtype=name, **overrides)
     check_config(ckpt.config, mesh)
     files = [*ckpt.folder.glob("*.safetensors"), ckpt.folder / "config.json"]
-    return load_cached(f"dit-{ckpt.folder.name}", files, {"dtype": name},
-                       lambda: DiT(ckpt.config, rngs=nnx.Rngs(0)), lambda: ckpt.load(mesh), mesh)
+    return quantized(load_cached(f"dit-{ckpt.folder.name}", files, {"dtype": name},
+                                 lambda: DiT(ckpt.config, rngs=nnx.Rngs(0)), lambda: ckpt.load(mesh), mesh), quantize)
 
 
 def check_overrides(overrides: Mapping | None) -> dict:

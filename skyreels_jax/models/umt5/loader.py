@@ -20,6 +20,7 @@ from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
 from skyreels_jax.models.umt5 import keys
 from skyreels_jax.models.umt5.encoder import TextEncoder, load_tokenizer
 from skyreels_jax.models.umt5.model import UMT5Config, UMT5Encoder
+from skyreels_jax.nn.quant import check_mode
 
 T5_PTH = "models_t5_umt5-xxl-enc-bf16.pth"
 T5_TOKENIZER = Path("google") / "umt5-xxl"
@@ -58,7 +59,7 @@ def _open(layout: str, weights: Path, **kw):
 
 
 def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=None, mesh=None,
-                      **overrides) -> TextEncoder:
+                      quantize: str | None = None, **overrides) -> TextEncoder:
     """A UMT5 TextEncoder from a local folder in the original or the diffusers layout.
 
     dtype is the compute dtype and, unless param_dtype is given, the parameter dtype (use
@@ -67,8 +68,12 @@ def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=No
     (attention, max_length). Prompts are padded to 512 tokens, or to the tokenizer's
     `model_max_length` when that is smaller (a small model trained on short contexts, such as
     the embedded toy model, says so in its tokenizer_config.json). With a `mesh` the parameters
-    go straight onto their shards. Free it with `TextEncoder.close()`.
+    go straight onto their shards. quantize ("int8", "fp8", "int8-dynamic", "fp8-dynamic") quantizes the
+    blocks' linear layers after loading (models.quantization). Free it with `TextEncoder.close()`.
     """
+    from skyreels_jax.models.quantization import quantize as quantized
+
+    check_mode(quantize)
     layout, weights, tokenizer_dir = find_text_encoder(path)
     tokenizer_dir = Path(tokenizer) if tokenizer is not None else tokenizer_dir
     tok = load_tokenizer(tokenizer_dir)
@@ -79,7 +84,7 @@ def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=No
     model = fill_model(lambda: UMT5Encoder(config, rngs=nnx.Rngs(0)), source, layout,
                        lambda p, present: keys.plan(p, layout, config.num_layers, present),
                        lambda k: keys.ignored(k, layout), weights, mesh)
-    return TextEncoder(model, tok)
+    return TextEncoder(quantized(model, quantize), tok)
 
 
 def open_source(path) -> Source:
