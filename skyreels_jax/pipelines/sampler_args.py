@@ -51,10 +51,10 @@ def choices(args) -> dict:
 
 
 def record(stats: dict) -> dict:
-    """What a sidecar records of the sampler a call ran: scheduler, schedule, guidance, NFE."""
+    """What a sidecar records of the sampler a call ran: scheduler, schedule, its steps, guidance, NFE."""
     s = stats.get("sampler")
     if s is None:
         return {}
-    return dict(scheduler=s["scheduler"], schedule=s["schedule"], guidance=s["guidance"],
+    return dict(scheduler=s["scheduler"], schedule=s["schedule"], num_steps=s["num_steps"], guidance=s["guidance"],
                 evaluations=s["evaluations"], nfe=stats.get("nfe", s["nfe"]),
                 **({"sigmas": s["sigmas"]} if "sigmas" in s else {}))
