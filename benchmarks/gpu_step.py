@@ -46,8 +46,9 @@ def run_ours(a) -> dict:
     from flax import nnx
 
     from skyreels_jax.models.dit import DiT
+    from skyreels_jax.pipelines.sampler import guidance_arrays
     from skyreels_jax.pipelines.sampling import _step
-    from skyreels_jax.schedulers import flow_unipc
+    from skyreels_jax.schedulers import flow_unipc, make_guidance
 
     cfg = model_config(a.tiny)
     graphdef, params = nnx.split(nnx.jit(lambda: DiT(cfg, rngs=nnx.Rngs(0)))())
@@ -56,8 +57,9 @@ def run_ours(a) -> dict:
     latents = jax.random.normal(keys[0], (1, f, h, w, cfg.in_dim), jnp.float32)
     context = (0.1 * jax.random.normal(keys[1], (2, 512, cfg.text_dim))).astype(jnp.bfloat16)
     state = flow_unipc.init(30, 8.0, latents.shape)
+    guidance = guidance_arrays(make_guidance("cfg", 6.0))
     def step(x, s):
-        return _step(graphdef, params, "unipc", x, s, context, None, None, jnp.float32(6.0))
+        return _step(graphdef, params, "unipc", x, s, context, None, None, guidance)[:2]  # (latents, state)
     start = time.perf_counter()
     latents, state = step(latents, state)
     latents.block_until_ready()
