@@ -47,7 +47,7 @@ def main() -> None:
 
 
 def _row(model: str, layout, results, hbm: int, chosen: bool) -> str:
-    from skyreels_jax.planning.plan import SPARE
+    from skyreels_jax.planning.plan import fits
 
     by = {r.program.split(",")[0].split(" ")[0]: r for r in results}
 
@@ -65,7 +65,7 @@ def _row(model: str, layout, results, hbm: int, chosen: bool) -> str:
     cells.append(f"{gib(umt5.arguments)} + {gib(umt5.temporaries)}" if umt5 and not umt5.error else "not compiled")
     worst = max((r for r in results if not r.error), key=lambda r: r.total, default=None)
     largest = f"{gib(worst.total)} ({worst.program.split(',')[0]}, {100 * worst.total / hbm:.0f} %)" if worst else ""
-    ok = all(not r.error and r.total <= (1 - SPARE) * hbm for r in results) and len(results) == 3
+    ok = fits(results, hbm) and len(results) == 3  # every program compiled and fitting
     verdict = "**chosen**" if chosen else "yes" if ok else "no"
     return f"| {model} | {layout} | {' | '.join(cells)} | {largest} | {verdict} |"
 

@@ -2,6 +2,7 @@
 slice under data, fsdp, Ulysses and ring meshes uses the fused kernel and holds the weights the rules
 place on each chip; the planner's slices, candidates and choice."""
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -95,7 +96,7 @@ def test_slices_by_name():
 def test_candidates_put_data_parallelism_first():
     layouts = candidates(chips=8, hosts=1, heads=12)
     assert layouts[0] == Layout((2, 4, 1, 1))
-    assert all(math_prod(lay.mesh) == 8 and lay.groups == 1 for lay in layouts)
+    assert all(math.prod(lay.mesh) == 8 and lay.groups == 1 for lay in layouts)
     assert Layout((1, 1, 8, 1), "ring") in layouts  # 12 heads do not divide over 8: ring
     assert Layout((1, 2, 4, 1), "ulysses") in layouts
     multi = candidates(chips=16, hosts=4, heads=40)
@@ -109,9 +110,4 @@ def test_fits_leaves_spare_memory():
     def one(total, error=None):
         return Compiled("step", total, 0, 0, 0, 0, 1.0, error)
     assert fits([one(90)], 100) and not fits([one(91)], 100) and not fits([one(1, "RESOURCE_EXHAUSTED")], 100)
-
-
-def math_prod(xs):
-    return int(np.prod(xs))
-
 

@@ -60,10 +60,11 @@ _COMPILED: dict = {}  # (program, key, mesh) -> Compiled: the VAE and UMT5 are a
 
 def compile_program(program, mesh) -> Compiled:
     cache_key = (program.name, program.key, tuple(mesh.shape.items()), mesh.devices.flat[0].device_kind)
-    if program.key and cache_key in _COMPILED:
-        return dataclasses.replace(_COMPILED[cache_key], resident=program.resident)
-    _COMPILED[cache_key] = compiled = _compile(program, mesh)
-    return compiled
+    if not program.key:
+        return _compile(program, mesh)
+    if cache_key not in _COMPILED:
+        _COMPILED[cache_key] = _compile(program, mesh)
+    return dataclasses.replace(_COMPILED[cache_key], resident=program.resident)
 
 
 def _compile(program, mesh) -> Compiled:
