@@ -1,6 +1,6 @@
 """The planner over slices and published models: markdown tables of compiled memory per chip (docs/scale_out.md).
 
-    python -m benchmarks.plan_sweep --topology v5e-8 [--models T2V-1.3B-540P,...] [--low-memory]
+    python -m benchmarks.plan_sweep --topology v5e-8 [--models T2V-1.3B-540P,...] [--low-memory] [--quantize int8]
 
 For each model, the layouts `--mesh auto` tries in order, up to the first that fits, each program's
 figures, and the choice. One topology per process (libtpu serves one slice per process); the VAE
@@ -19,6 +19,7 @@ def main() -> None:
     parser.add_argument("--topology", required=True)
     parser.add_argument("--models", default=",".join(PUBLISHED), help="names, optionally NAME@RESOLUTION")
     parser.add_argument("--low-memory", action="store_true")
+    parser.add_argument("--quantize", choices=["int8", "fp8", "int8-dynamic"])
     args = parser.parse_args()
 
     from skyreels_jax.planning.topologies import GiB, quiet_libtpu, slice_of
@@ -31,7 +32,8 @@ def main() -> None:
 
     devices = tpu_devices(slice_)
     print(f"### {slice_.name}: {slice_.chips} chips, {slice_.hosts} host(s), {slice_.hbm / GiB:.0f} GiB each"
-          f"{', encoders freed after use (--low-memory)' if args.low_memory else ''}\n")
+          f"{', encoders freed after use (--low-memory)' if args.low_memory else ''}"
+          f"{f', {args.quantize} weights (--quantize)' if args.quantize else ''}\n")
     print("| model | layout | step: args + temp + out | VAE decode: temp | UMT5: args + temp | "
           "largest total (with the other weights) | fits |")
     print("|---|---|---|---|---|---|---|")
@@ -40,7 +42,8 @@ def main() -> None:
         name, _, resolution = spec.partition("@")
         mode, size, resolution = parse_model(name, resolution or None)
         model = configs(mode, size), mode, RESOLUTIONS[resolution]
-        chosen, tried = choose(model, slice_.chips, slice_.hosts, devices, slice_.hbm, args.low_memory)
+        chosen, tried = choose(model, slice_.chips, slice_.hosts, devices, slice_.hbm, args.low_memory,
+                               quantize=args.quantize)
         for layout, results in tried:
             print(_row(f"{name}@{resolution}", layout, results, slice_.hbm, layout == chosen), flush=True)
     print(f"\n({time.perf_counter() - start:.0f} s of compiling)")
