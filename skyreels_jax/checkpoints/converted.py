@@ -3,14 +3,18 @@
 A converted folder (local or `gs://`) holds
 
     skyreels_jax.json                the manifest, written last: source, layout, mode, defaults, components
-    transformer/component.json       architecture config, layout and source, dtype, every tensor's shape/dtype
+    transformer/component.json       architecture config, layout and source, dtype (and quantization), every
+                                     tensor's shape/dtype
     transformer/checkpoint/          Orbax checkpoint of the model's parameters, the scanned blocks
                                      one leaf per layer (blocks/<i>/...), stacked again on restore
     vae/ text_encoder/ image_encoder/   the same for each component present
     tokenizer/ image_processor/      copied from the source as they are
 
 Conversion streams one tensor at a time (plus up to `flush_bytes` waiting to be written), so
-converting a 14B model never holds the model, nor one stacked parameter, in host memory.
+converting a 14B model never holds the model, nor one stacked parameter, in host memory. A quantized
+component (`quantize` in component.json: "int8" or "fp8") stores its blocks' linear kernels in that
+format, each with its float32 per-output-channel `scale` beside it (nn/quant.py), quantized layer by
+layer from the float weights rounded to the component's dtype, as quantizing after a float load does.
 
 Format versions (the `format` field of both JSON files): 1 stored the blocks stacked (still
 loads); 2 stores them one leaf per layer.
@@ -25,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from etils import epath
@@ -40,6 +45,7 @@ from skyreels_jax.checkpoints.orbax_io import (
     stored,
 )
 from skyreels_jax.hub import is_remote
+from skyreels_jax.nn.quant import quantize_weight
 from skyreels_jax.nn.stack import is_stacked
 
 FORMAT = 2          # 2: stacked blocks stored one leaf per layer; 1: stored stacked
@@ -95,9 +101,10 @@ def _per_layer(info: dict) -> bool:
     return info.get("format", 1) >= 2
 
 
-def _stream(source: Source, path: tuple, shape: tuple, dtype: str | None):
+def _stream(source: Source, path: tuple, shape: tuple, dtype: str | None, quantize: str | None = None):
     """(path on disk, array) for one of our parameters, read and converted from its checkpoint
-    tensor(s) in `dtype` (None: the source tensor's own): one per layer for the stacked blocks."""
+    tensor(s) in `dtype` (None: the source tensor's own): one per layer for the stacked blocks.
+    quantize: the parameter is a linear kernel stored in that mode; its scale follows each layer."""
     stacked = is_stacked(path)
     want = tuple(shape[1:] if stacked else shape)
     for i, (key, convert) in enumerate(source.plans[path]):
@@ -107,27 +114,49 @@ def _stream(source: Source, path: tuple, shape: tuple, dtype: str | None):
                                   f"not fit {path_name(path)} {want}")
         target = np.dtype(dtype) if dtype and jnp.issubdtype(tensor.dtype, jnp.floating) else tensor.dtype
         array, tensor = tensor.astype(target, copy=False), None   # the source copy is freed before the write
-        yield (layer_path(path, i) if stacked else path), array
+        where = (lambda p: layer_path(p, i)) if stacked else (lambda p: p)
+        if quantize is None:
+            yield where(path), array
+            continue
+        kernel, scale = _quantize_weight(array, quantize)
+        yield where(path), np.asarray(kernel)
+        yield where(scale_path(path)), np.asarray(scale)
+
+
+_quantize_weight = jax.jit(quantize_weight, static_argnums=1)
+
+
+def scale_path(kernel: tuple) -> tuple:
+    """Where a quantized kernel's per-output-channel scale lives: beside it in its Linear."""
+    return kernel[:-1] + ("scale",)
 
 
 def write_component(source: Source, folder, dtype: str | None, origin: str,
-                    flush_bytes: int = 256 << 20) -> dict:
+                    flush_bytes: int = 256 << 20, quantize: str | None = None, kernels=()) -> dict:
     """Stream `source` into `folder`/checkpoint and write `folder`/component.json; dtype None keeps
-    each tensor's source dtype. Returns the component's JSON."""
+    each tensor's source dtype. quantize ("int8" or "fp8") stores the parameters at the paths `kernels`
+    quantized, each with its scale. Returns the component's JSON."""
     folder = epath.Path(folder)
     writer = StreamingWriter(folder / CHECKPOINT, flush_bytes)
-    tensors = {}
+    tensors, floats = {}, Counter()
+    kernels = set(kernels) if quantize else set()
     # the largest single tensors (time_projection, embeddings) first, while the process is smallest
     for path, variable in sorted(nnx.to_flat_state(source.state), key=lambda item: is_stacked(item[0])):
-        shape = variable.get_value().shape
-        for disk_path, array in _stream(source, path, shape, dtype):
+        shape, quantized = tuple(variable.get_value().shape), path in kernels
+        for disk_path, array in _stream(source, path, shape, dtype, quantize if quantized else None):
             writer.add(disk_path, array)
-            tensors[path_name(path)] = [list(shape), array.dtype.name]
+            is_scale = quantized and disk_path[-1] == "scale"
+            param, param_shape = (scale_path(path), shape[:-2] + shape[-1:]) if is_scale else (path, shape)
+            tensors[path_name(param)] = [list(param_shape), array.dtype.name]
+        if not quantized:
+            floats[tensors[path_name(path)][1]] += 1
     writer.close()
-    main_dtype = Counter(d for _, d in tensors.values()).most_common(1)[0][0]
+    main_dtype = floats.most_common(1)[0][0]
     config = dataclasses.replace(source.config, dtype=main_dtype, param_dtype=main_dtype)
     info = dict(format=FORMAT, component=source.name, config=dataclasses.asdict(config), layout=source.layout,
-                source=origin, dtype=dtype or "keep", tensors=tensors, **source.extra)
+                source=origin, dtype=quantize or dtype or "keep", tensors=tensors, **source.extra)
+    if quantize:
+        info["quantize"] = quantize
     (folder / COMPONENT_FILE).write_text(json.dumps(info, indent=1))
     return info
 

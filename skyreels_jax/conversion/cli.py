@@ -14,8 +14,10 @@ def add_parser(subparsers) -> None:
                               "(a local folder or gs:// path). A rerun skips finished components.")
     c.add_argument("src", help="local folder or Hub id, e.g. Skywork/SkyReels-V2-I2V-14B-540P")
     c.add_argument("dst", help="local folder or gs://bucket/path")
-    c.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32", "keep"),
-                   help="parameter dtype written (the VAE stays float32 unless 'keep'); default bfloat16")
+    c.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32", "keep", "int8", "fp8"),
+                   help="parameter dtype written (the VAE stays float32 unless 'keep'); int8 and fp8 store the DiT's "
+                   "and text encoder's block weights quantized (per-channel scales), the rest bfloat16; "
+                   "default bfloat16")
     c.add_argument("--components", help="comma-separated subset of dit,vae,text_encoder,image_encoder "
                    "(default: every component SRC holds)")
     c.add_argument("--flush-mb", type=int, default=256, help="host memory for tensors waiting to be written")

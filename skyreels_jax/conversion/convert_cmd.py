@@ -27,17 +27,32 @@ from skyreels_jax.checkpoints.converted import (
     write_component,
 )
 from skyreels_jax.hub import as_epath, is_remote, resolve
-from skyreels_jax.models.components import COMPONENTS, find_components, open_source
+from skyreels_jax.models.components import COMPONENTS, abstract_model, find_components, open_source
+from skyreels_jax.models.quantization import quantized_kernels
 
 ALIASES = {"dit": "transformer"}
+DTYPES = ("bfloat16", "float32", "keep", "int8", "fp8")
+QUANTIZED = ("int8", "fp8")          # the DiT's and text encoder's blocks in that format, the rest bfloat16
 
 
 def component_dtype(name: str, dtype: str) -> str | None:
-    """The dtype a component is written in: None keeps the source's. The VAE stays float32
-    (the reference runs it in float32) unless the source dtypes are kept."""
+    """The dtype a component's float tensors are written in: None keeps the source's. The VAE stays
+    float32 (the reference runs it in float32) unless the source dtypes are kept."""
     if dtype == "keep":
         return None
-    return "float32" if name == "vae" else dtype
+    if name == "vae":
+        return "float32"
+    return "bfloat16" if dtype in QUANTIZED else dtype
+
+
+def component_quantization(name: str, dtype: str) -> str | None:
+    """The quantization a component is written with (models.quantization: the DiT and the text encoder)."""
+    return dtype if dtype in QUANTIZED and name in ("transformer", "text_encoder") else None
+
+
+def recorded_dtype(name: str, dtype: str) -> str:
+    """What component.json records as the component's dtype for a --dtype."""
+    return component_quantization(name, dtype) or component_dtype(name, dtype) or "keep"
 
 
 def parse_components(text: str | None) -> list[str] | None:
@@ -70,8 +85,8 @@ def _rmtree(path: epath.Path) -> None:
 def convert(src: str, dst: str, dtype: str = "bfloat16", components: list[str] | None = None,
             flush_bytes: int = 256 << 20, log=print) -> epath.Path:
     """Convert SRC (a local folder or Hub id, either layout) into DST (a local folder or gs:// path)."""
-    if dtype not in ("bfloat16", "float32", "keep"):
-        raise ValueError(f"--dtype must be bfloat16, float32 or keep, not {dtype!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     if is_remote(src):
         raise ValueError(f"SRC {src} is remote: give a local folder or a Hub id (copy the repository locally "
                          "first); DST may be a gs:// path")
@@ -85,7 +100,7 @@ def convert(src: str, dst: str, dtype: str = "bfloat16", components: list[str] |
     out = as_epath(dst)
     check_writable(out)
     for name in wanted:
-        want = component_dtype(name, dtype) or "keep"
+        want = recorded_dtype(name, dtype)
         if (out / name / COMPONENT_FILE).exists():
             done = read_component(out, name)
             if done["dtype"] != want or done["source"] != str(src):
@@ -100,7 +115,9 @@ def convert(src: str, dst: str, dtype: str = "bfloat16", components: list[str] |
         _rmtree(epath.Path(f"{work / 'checkpoint'}.partial_save"))
         for rel, path in source.copies.items():  # before component.json, which marks the component done
             copy_as_is(path, out / rel)
-        write_component(source, work, component_dtype(name, dtype), str(src), flush_bytes)
+        quantize = component_quantization(name, dtype)
+        write_component(source, work, component_dtype(name, dtype), str(src), flush_bytes,
+                        quantize, quantized_kernels(abstract_model(name, source.config)) if quantize else ())
         if work != out / name:
             _rmtree(out / name)
             work.rename(out / name)
@@ -113,8 +130,11 @@ def convert(src: str, dst: str, dtype: str = "bfloat16", components: list[str] |
 def _write_manifest(out: epath.Path, root, src: str, found: dict) -> None:
     from skyreels_jax.pipelines.components import inspect_folder
 
-    done = {n: read_component(out, n)["dtype"] for n in COMPONENTS if (out / n / COMPONENT_FILE).exists()}
-    manifest = dict(format=FORMAT, source=str(src), components=done)
+    done = {n: read_component(out, n) for n in COMPONENTS if (out / n / COMPONENT_FILE).exists()}
+    manifest = dict(format=FORMAT, source=str(src), components={n: info["dtype"] for n, info in done.items()})
+    quantized = {info["quantize"] for info in done.values() if "quantize" in info}
+    if quantized:  # what `load_pipeline(DST)` runs with when no quantize= is given
+        manifest["quantize"] = quantized.pop() if len(quantized) == 1 else sorted(quantized)
     if "transformer" in found:
         try:
             folder = inspect_folder(root)

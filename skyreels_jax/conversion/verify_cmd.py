@@ -14,8 +14,10 @@ from skyreels_jax.checkpoints.converted import read_component, read_manifest
 from skyreels_jax.hub import resolve
 from skyreels_jax.models.components import check_stored, find_components, load_converted, open_source
 
-# relative error allowed against the reference: float32 weights (or the source's own dtype) vs bf16 rounding
-TOLERANCE = {"float32": 1e-5, "keep": 1e-5, "bfloat16": 3e-2}
+# relative error allowed against the reference: float32 weights (or the source's own dtype), bf16 rounding,
+# and quantized blocks (per-channel int8 or e4m3 kernels, the rest bf16: e4m3 keeps 3 mantissa bits, about 10 %
+# error through the test models' narrow layers); a conversion mistake (a wrong key, a transposed kernel) gives ~1
+TOLERANCE = {"float32": 1e-5, "keep": 1e-5, "bfloat16": 3e-2, "int8": 5e-2, "fp8": 2e-1}
 
 
 def rel_err(a, b) -> float:

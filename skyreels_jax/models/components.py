@@ -27,6 +27,7 @@ from skyreels_jax.checkpoints.converted import (
 from skyreels_jax.models import clip, dit, umt5, vae
 from skyreels_jax.models.clip.loader import CLIP_PTH
 from skyreels_jax.models.umt5.loader import T5_PTH
+from skyreels_jax.nn.quant import storage
 from skyreels_jax.parallel.sequence_parallel import check_config
 
 COMPONENTS = ("transformer", "vae", "text_encoder", "image_encoder")
@@ -83,6 +84,11 @@ def open_source(name: str, path: Path) -> Source:
     return NETWORKS[name].open_source(path)
 
 
+def abstract_model(name: str, config) -> nnx.Module:
+    """Component `name` built from `config` under nnx.eval_shape (shapes and dtypes only)."""
+    return nnx.eval_shape(lambda: MODELS[name](config, rngs=nnx.Rngs(0)))
+
+
 def component_config(info: dict, dtype=None, **overrides):
     """The architecture config stored for a component, in `dtype` (default: as stored)."""
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
@@ -113,10 +119,12 @@ def load_converted(root, component: str, dtype=None, *, mesh=None, parts=None, q
         raise ValueError(f"parts selects halves of the VAE; the {name} has none")
     if quantize is not None and name not in ("transformer", "text_encoder"):
         raise ValueError(f"quantize applies to the transformer and the text encoder, not the {name}")
+    stored = stored_quantization(root, info, quantize)
     build = MODELS[name] if parts is None else functools.partial(MODELS[name], parts=parts)
-    model = restore_component(root, info, lambda: build(config, rngs=nnx.Rngs(0)), mesh=mesh,
+    # stored quantized: the abstract model is quantized first, so the int8/fp8 kernels are read as they are
+    model = restore_component(root, info, lambda: quantized(build(config, rngs=nnx.Rngs(0)), stored), mesh=mesh,
                               keep_dtypes=dtype is None, partial=parts is not None)
-    model = quantized(model, quantize)
+    model = quantized(model, None if stored else quantize)
     if name == "text_encoder":
         return umt5.TextEncoder(model, umt5.load_tokenizer(local_copy(epath.Path(root) / "tokenizer")))
     if name == "image_encoder":
@@ -125,9 +133,26 @@ def load_converted(root, component: str, dtype=None, *, mesh=None, parts=None, q
     return model
 
 
+def stored_quantization(root, info: dict, asked: str | None) -> str | None:
+    """The mode a quantized component is restored in: `asked`, or the stored one when None. A
+    stored int8 component runs as "int8" or "int8-dynamic" (the same weights), fp8 likewise; float
+    weights cannot be recovered from it. None for a float component."""
+    stored = info.get("quantize")
+    if stored is None:
+        return None
+    if asked is not None and storage(asked) != storage(stored):
+        raise ValueError(f"{epath.Path(root) / info['component']} holds {stored} weights, which cannot run as "
+                         f"{asked}: use {stored} or {stored}-dynamic, or convert the float source again")
+    return asked or stored
+
+
 def check_stored(root, name: str) -> list[str]:
     """What is wrong with a converted component: every tensor of the model built from its config
     must be in the checkpoint with the shape and dtype component.json records. [] if all is well."""
+    from skyreels_jax.models.quantization import quantize as quantized
+
     info = read_component(root, name)
-    state = abstract_state(MODELS[name], component_config(info))
+    mode = info.get("quantize")
+    state = abstract_state(lambda config, rngs: quantized(MODELS[name](config, rngs=rngs), mode),
+                           component_config(info))
     return stored_problems(root, info, {p: v.get_value().shape for p, v in nnx.to_flat_state(state)})

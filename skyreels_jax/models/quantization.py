@@ -26,17 +26,31 @@ def quantize(model, mode: str | None):
     """
     if check_mode(mode) is None:
         return model
-    network = model.model if isinstance(model, TextEncoder) else model
-    if not isinstance(network, (DiT, UMT5Encoder)):
-        raise TypeError(f"quantize takes a DiT, a UMT5Encoder or a TextEncoder, not {type(model).__name__}")
     check_platform(mode, current_platform())
-    layers = [m for path, m in nnx.iter_modules(network) if isinstance(m, Linear) and path[:1] == (STACKED,)]
-    if any(layer.quant is not None for layer in layers):
-        raise ValueError(f"this {type(network).__name__} is already quantized ({layers[0].quant}); "
+    layers = _quantizable(model)
+    if any(layer.quant is not None for layer in layers.values()):
+        raise ValueError(f"this {type(model).__name__} is already quantized ({next(iter(layers.values())).quant}); "
                          "quantize the float model")
-    for layer in layers:
+    for layer in layers.values():
         layer.quantize(mode)
     return model
 
 
-__all__ = ["MODES", "quantize"]
+def quantized_kernels(model) -> list[tuple]:
+    """The state paths of the kernels quantize() replaces (each gains a `scale` beside it)."""
+    return [path + ("kernel",) for path in _quantizable(model)]
+
+
+def quantization_of(model) -> str | None:
+    """The mode a DiT's or a text encoder's blocks run in; None when they are float."""
+    return next((layer.quant for layer in _quantizable(model).values()), None)
+
+
+def _quantizable(model) -> dict[tuple, Linear]:
+    network = model.model if isinstance(model, TextEncoder) else model
+    if not isinstance(network, (DiT, UMT5Encoder)):
+        raise TypeError(f"quantize takes a DiT, a UMT5Encoder or a TextEncoder, not {type(model).__name__}")
+    return {path: m for path, m in nnx.iter_modules(network) if isinstance(m, Linear) and path[:1] == (STACKED,)}
+
+
+__all__ = ["MODES", "quantization_of", "quantize", "quantized_kernels"]

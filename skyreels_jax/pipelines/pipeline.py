@@ -18,6 +18,7 @@ from skyreels_jax.media import load_image, load_video, resize_crop, to_unit_rang
 from skyreels_jax.models.clip import load_image_encoder
 from skyreels_jax.models.components import load_converted
 from skyreels_jax.models.dit.loader import check_overrides, load_transformer_cached
+from skyreels_jax.models.quantization import quantization_of
 from skyreels_jax.models.umt5 import load_text_encoder
 from skyreels_jax.models.vae import load_vae
 from skyreels_jax.nn.quant import check_mode
@@ -199,12 +200,12 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     if folder.layout == "converted":  # Orbax checkpoints from `python -m convert`: restored onto the mesh
         def load(name, dt=dtype, **kw):
             return load_converted(folder.root, name, dt, **kw)
-        return Pipeline(folder, load("transformer", mesh=mesh, quantize=quantize, **check_overrides(dit_overrides)),
-                        load("vae", jnp.float32, parts=("decoder",)),
+        dit = load("transformer", mesh=mesh, quantize=quantize, **check_overrides(dit_overrides))
+        return Pipeline(folder, dit, load("vae", jnp.float32, parts=("decoder",)),
                         Lazy(lambda: load("text_encoder", mesh=mesh, quantize=quantize)),
                         Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,
                         scheduler, low_memory, mesh, Lazy(lambda: load("vae", jnp.float32, parts=("encoder",))),
-                        quantize=quantize)
+                        quantize=quantization_of(dit))   # a quantized folder runs in its stored mode
     dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, quantize=quantize,
                                   **check_overrides(dit_overrides))
     vae = load_vae(folder.vae, parts=("decoder",))
