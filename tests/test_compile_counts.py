@@ -48,7 +48,8 @@ def test_loading_compiles_only_the_layer_writes(folder, tmp_path, monkeypatch):
     monkeypatch.setenv("SKYREELS_JAX_CACHE", str(tmp_path / "cache"))
     with Compiles() as names:
         load_pipeline(folder, cache=False)
-    assert set(names) == {"jit(write_layer)"}, names  # one per stacked parameter shape, nothing per tensor
+    # one per stacked parameter shape, nothing per tensor (none when an earlier test compiled those shapes)
+    assert set(names) <= {"jit(write_layer)"}, names
 
 
 def test_diffusion_forcing_compiles_nothing_per_window(folder, tmp_path, monkeypatch):

@@ -79,3 +79,23 @@ def test_pipeline_from_a_quantized_folder_records_its_mode(source, tmp_path, cap
     pipe = load_pipeline(dst)
     assert pipe.quantize == "int8" and pipe.dit.blocks.self_attn.q.quant == "int8"
     assert pipe.text_encoder.get().model.blocks.attn.q.quant == "int8"
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_loading_quantized_from_a_float_source_equals_quantizing_after(source, tmp_path, monkeypatch, cache):
+    from skyreels_jax import load_text_encoder, load_transformer
+    from skyreels_jax.models.dit.loader import load_transformer_cached
+
+    monkeypatch.setenv("SKYREELS_JAX_CACHE", str(tmp_path / "cache"))
+    for mode in ("int8", "fp8-dynamic"):
+        want = params(quantize(load_transformer(source, jnp.bfloat16), mode))
+        for _ in range(2 if cache else 1):   # with the cache: converted, then restored
+            dit = load_transformer_cached(source, jnp.bfloat16, cache=cache, quantize=mode)
+            assert dit.blocks.self_attn.q.quant == mode
+            got = params(dit)
+            assert got.keys() == want.keys() and all(np.array_equal(got[p].view(np.uint8), want[p].view(np.uint8))
+                                                     for p in want)
+    text = load_text_encoder(source, quantize="int8")
+    want = params(quantize(load_text_encoder(source), "int8").model)
+    got = params(text.model)
+    assert got.keys() == want.keys() and all(np.array_equal(got[p], want[p]) for p in want)

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from skyreels_jax.nn.quant import quantize_array
 from skyreels_jax.nn.stack import is_stacked
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.parallel.rules import state_shardings
@@ -66,23 +67,39 @@ def check_plans(plans: Plan, keys, ignored: Callable[[str], bool], where, layout
                    f"{where} does not match the model built from its config ({layout} layout).")
 
 
-def fill_model(model_fn: Callable[[], nnx.Module], source, layout: str, plan_fn, ignored_fn, where, mesh=None):
+def fill_model(model_fn: Callable[[], nnx.Module], source, layout: str, plan_fn, ignored_fn, where, mesh=None,
+               quantize: Callable[[nnx.Module], dict] | None = None):
     """Build model_fn() abstractly, check the key set, and fill every parameter from source.
 
     plan_fn(path, present) gives [(key, to_ours)], one per stacked layer for the blocks.
+    quantize(abstract model), if given, quantizes the abstract model and returns the `quantized`
+    map of fill_state: those kernels are quantized as they are read.
     """
-    graphdef, state = nnx.split(nnx.eval_shape(model_fn))
+    model = nnx.eval_shape(model_fn)
     present = set(source.keys())
-    plans = {path: plan_fn(path, present) for path, _ in nnx.to_flat_state(state)}
+    plans = {path: plan_fn(path, present) for path, _ in nnx.to_flat_state(nnx.state(model))}
     check_plans(plans, present, ignored_fn, where, layout)
-    fill_state(state, plans, source, where, mesh)
+    quantized = quantize(model) if quantize else {}
+    graphdef, state = nnx.split(model)
+    fill_state(state, plans, source, where, mesh, quantized)
     return nnx.merge(graphdef, state)
 
 
-def fill_state(state, plan: Plan, source, where, mesh=None) -> None:
-    """Set every variable of `state` from `source` (keys(), read(key)) following `plan`."""
+def fill_state(state, plan: Plan, source, where, mesh=None, quantized: dict | None = None) -> None:
+    """Set every variable of `state` from `source` (keys(), read(key)) following `plan`.
+
+    quantized: {kernel path: (mode, float dtype)} of the linear kernels `state` holds quantized
+    (nn/quant.py), each with its `scale` beside it; each layer is read, rounded to the float dtype
+    (as a float load would hold it), quantized on its shards and written, so the host and the devices
+    never hold the float kernel whole.
+    """
     shardings = state_shardings(state, mesh) if mesh is not None else {}
-    for path, variable in nnx.to_flat_state(state):
+    quantized = quantized or {}
+    variables = dict(nnx.to_flat_state(state))
+    scales = {kernel[:-1] + ("scale",) for kernel in quantized}
+    for path, variable in variables.items():
+        if path in scales:
+            continue  # filled with its kernel
         abstract = variable.get_value()
         sharding = shardings.get(path)
         entries = plan[path]
@@ -94,7 +111,15 @@ def fill_state(state, plan: Plan, source, where, mesh=None) -> None:
                                       f"{'.'.join(map(str, path))} {shape}")
             return tensor
 
-        if is_stacked(path):
+        if path in quantized:
+            scale = variables[path[:-1] + ("scale",)]
+            kernel, factors = _quantized_kernel(path, abstract, sharding, scale.get_value(),
+                                                shardings.get(path[:-1] + ("scale",)), quantized[path],
+                                                (converted(key, convert, _layer_shape(path, abstract))
+                                                 for key, convert in entries))
+            variable.set_value(kernel)
+            scale.set_value(factors)
+        elif is_stacked(path):
             stacked = zeros(abstract.shape, abstract.dtype, sharding)
             for i, (key, convert) in enumerate(entries):
                 layer = to_device(converted(key, convert, abstract.shape[1:]), abstract.dtype, layer_sharding(sharding))
@@ -103,3 +128,22 @@ def fill_state(state, plan: Plan, source, where, mesh=None) -> None:
         else:
             (key, convert), = entries
             variable.set_value(to_device(converted(key, convert, abstract.shape), abstract.dtype, sharding))
+
+
+def _layer_shape(path, abstract) -> tuple:
+    return tuple(abstract.shape[1:] if is_stacked(path) else abstract.shape)
+
+
+def _quantized_kernel(path, abstract, sharding, scale, scale_sharding, quantized, tensors):
+    """(kernel, scale) on their shards from float `tensors` (one per layer, read as they are asked for),
+    quantized layer by layer."""
+    mode, float_dtype = quantized
+    if not is_stacked(path):
+        (tensor,) = tensors
+        return quantize_array(to_device(tensor, float_dtype, sharding), mode)
+    kernel = zeros(abstract.shape, abstract.dtype, sharding)
+    factors = zeros(scale.shape, scale.dtype, scale_sharding)
+    for i, tensor in enumerate(tensors):
+        q, s = quantize_array(to_device(tensor, float_dtype, layer_sharding(sharding)), mode)
+        kernel, factors = write_layer(kernel, i, q), write_layer(factors, i, s)
+    return kernel, factors

@@ -7,6 +7,7 @@ follow the output axis.
 """
 from __future__ import annotations
 
+import jax.numpy as jnp
 from flax import nnx
 
 from skyreels_jax.models.dit.model import DiT
@@ -41,6 +42,18 @@ def quantized_kernels(model) -> list[tuple]:
     return [path + ("kernel",) for path in _quantizable(model)]
 
 
+def quantize_abstract(model, mode: str | None) -> dict[tuple, tuple[str, jnp.dtype]]:
+    """Quantize an abstract model (under nnx.eval_shape) for a loader to fill (checkpoints.fill): returns
+    {kernel path: (mode, the float dtype its weights are rounded to before quantizing)}, so that loading
+    quantized holds what loading float and calling quantize() holds, without the float model."""
+    if check_mode(mode) is None:
+        return {}
+    state = dict(nnx.to_flat_state(nnx.state(model)))
+    kernels = {path: (mode, state[path].get_value().dtype) for path in quantized_kernels(model)}
+    quantize(model, mode)
+    return kernels
+
+
 def quantization_of(model) -> str | None:
     """The mode a DiT's or a text encoder's blocks run in; None when they are float."""
     return next((layer.quant for layer in _quantizable(model).values()), None)
@@ -53,4 +66,4 @@ def _quantizable(model) -> dict[tuple, Linear]:
     return {path: m for path, m in nnx.iter_modules(network) if isinstance(m, Linear) and path[:1] == (STACKED,)}
 
 
-__all__ = ["MODES", "quantization_of", "quantize", "quantized_kernels"]
+__all__ = ["MODES", "quantization_of", "quantize", "quantize_abstract", "quantized_kernels"]

@@ -58,10 +58,16 @@ class DiTCheckpoint:
         return graphdef, state, {path: [(key, functools.partial(dit_keys.to_flax, path[-1])) for key in keys]
                                  for path, keys in plan.items()}
 
-    def load(self, mesh=None) -> DiT:
-        """The model with every parameter read from the checkpoint (onto `mesh` when given)."""
+    def load(self, mesh=None, quantize: str | None = None) -> DiT:
+        """The model with every parameter read from the checkpoint (onto `mesh` when given); quantize:
+        the blocks' kernels are quantized as they are read (models.quantization)."""
+        from skyreels_jax.models.quantization import quantize_abstract
+
         graphdef, state, entries = self.entries()
-        fill_state(state, entries, self.source, self.folder, mesh)
+        model = nnx.merge(graphdef, state)
+        quantized = quantize_abstract(model, quantize)
+        graphdef, state = nnx.split(model)
+        fill_state(state, entries, self.source, self.folder, mesh, quantized)
         return nnx.merge(graphdef, state)
 
 
@@ -76,15 +82,14 @@ def load_transformer(path: str | Path, dtype=jnp.float32, *, param_dtype=None,
     override DiTConfig fields that do not change the weights (attention, remat,
     causal_block_size). With a `mesh` (skyreels_jax.parallel.make_mesh) every parameter is
     placed straight onto its shards as it is read. quantize ("int8", "fp8", "int8-dynamic", "fp8-dynamic")
-    quantizes the blocks' linear layers after loading (models.quantization).
+    quantizes the blocks' linear layers as they are read (models.quantization): the float model is
+    never held, and the result equals loading in param_dtype then quantizing.
     """
-    from skyreels_jax.models.quantization import quantize as quantized
-
     check_mode(quantize)
     param_dtype = jnp.dtype(param_dtype or dtype).name
     ckpt = DiTCheckpoint.open(path, config, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype, **overrides)
     check_config(ckpt.config, mesh)
-    return quantized(ckpt.load(mesh), quantize)
+    return ckpt.load(mesh, quantize)
 
 
 def open_source(path) -> Source:
@@ -99,8 +104,8 @@ def load_transformer_cached(path: str | Path, dtype=jnp.float32, *, mesh=None, c
     """load_transformer, through the cache of converted checkpoints (skyreels_jax.checkpoints.cache) when cache=True.
 
     overrides may only set RUNTIME_FIELDS: the cache holds weights alone, so one entry serves
-    every attention backend, mesh and sequence-parallel setting. The cache holds float weights; quantize
-    applies after the restore.
+    every attention backend, mesh and sequence-parallel setting. With quantize the entry holds the
+    quantized weights (one entry serves "int8" and "int8-dynamic", another "fp8" and "fp8-dynamic").
     """
     from skyreels_jax.models.quantization import quantize as quantized
 
@@ -112,8 +117,10 @@ def load_transformer_cached(path: str | Path, dtype=jnp.float32, *, mesh=None, c
     ckpt = DiTCheckpoint.open(path, dtype=name, param_dtype=name, **overrides)
     check_config(ckpt.config, mesh)
     files = [*ckpt.folder.glob("*.safetensors"), ckpt.folder / "config.json"]
-    return quantized(load_cached(f"dit-{ckpt.folder.name}", files, {"dtype": name},
-                                 lambda: DiT(ckpt.config, rngs=nnx.Rngs(0)), lambda: ckpt.load(mesh), mesh), quantize)
+    settings = {"dtype": name, **({"quantize": quantize.split("-")[0]} if quantize else {})}
+    return load_cached(f"dit-{ckpt.folder.name}", files, settings,
+                       lambda: quantized(DiT(ckpt.config, rngs=nnx.Rngs(0)), quantize),
+                       lambda: ckpt.load(mesh, quantize), mesh)
 
 
 def check_overrides(overrides: Mapping | None) -> dict:

@@ -7,6 +7,7 @@ CheckpointError naming the key.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -69,9 +70,9 @@ def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=No
     `model_max_length` when that is smaller (a small model trained on short contexts, such as
     the embedded toy model, says so in its tokenizer_config.json). With a `mesh` the parameters
     go straight onto their shards. quantize ("int8", "fp8", "int8-dynamic", "fp8-dynamic") quantizes the
-    blocks' linear layers after loading (models.quantization). Free it with `TextEncoder.close()`.
+    blocks' linear layers as they are read (models.quantization). Free it with `TextEncoder.close()`.
     """
-    from skyreels_jax.models.quantization import quantize as quantized
+    from skyreels_jax.models.quantization import quantize_abstract
 
     check_mode(quantize)
     layout, weights, tokenizer_dir = find_text_encoder(path)
@@ -83,8 +84,9 @@ def load_text_encoder(path, dtype=jnp.float32, *, param_dtype=None, tokenizer=No
     source, config = _open(layout, weights, dtype=jnp.dtype(dtype).name, param_dtype=param_dtype.name, **overrides)
     model = fill_model(lambda: UMT5Encoder(config, rngs=nnx.Rngs(0)), source, layout,
                        lambda p, present: keys.plan(p, layout, config.num_layers, present),
-                       lambda k: keys.ignored(k, layout), weights, mesh)
-    return TextEncoder(quantized(model, quantize), tok)
+                       lambda k: keys.ignored(k, layout), weights, mesh,
+                       functools.partial(quantize_abstract, mode=quantize) if quantize else None)
+    return TextEncoder(model, tok)
 
 
 def open_source(path) -> Source:
