@@ -2,6 +2,7 @@
 
     python -m benchmarks.quantization dit [--layers 4] [--frames 2 --height 30 --width 52] [--repeats 3]
     python -m benchmarks.quantization toy [--prompts 32]
+    python -m benchmarks.quantization load [--layers 8]
 
 dit: each mode in a fresh process builds the same float32 DiT (seed 0, `--layers` blocks of the 1.3B
 shape), casts it to bfloat16 (as a bf16 checkpoint loads) and quantizes that; one forward on the same
@@ -9,6 +10,10 @@ inputs (compile, then the best of --repeats warm calls). Prints the relative err
 the weights' bytes (the whole 30-layer model, from the abstract state) and the measured time and RSS.
 toy: `--prompts` videos of the toy model's evaluation (skyreels_jax.toy.evaluate) per mode; PSNR
 against the unquantized videos of the same seeds, and the adherence measure.
+load: a DiT of 1.3B width (`--layers` blocks, random float32 weights) written as a diffusers folder and
+converted with `convert --dtype int8`; each mode in a fresh process loads it (bfloat16, quantized while
+loading, or the int8 folder as stored) and runs one forward: the process's RSS before loading, its peak
+while loading, after loading, and its peak with the forward.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import run_child, timed, vm_mib
+from benchmarks.common import reset_peak, run_child, timed, vm_mib
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # the abstract weight count must not probe libtpu for a TPU
 
@@ -87,6 +92,55 @@ def run_toy(args) -> dict:
     return dict(adherence=float(np.mean(scores)), seconds=time.perf_counter() - start)
 
 
+def run_load(args) -> dict:
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    import skyreels_jax as sj
+    from skyreels_jax.models.components import load_converted
+
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(0)
+    inputs = (rng.standard_normal((1, args.frames, args.height, args.width, 16), dtype=np.float32),
+              np.full((1, args.frames), 700.0, np.float32),
+              0.1 * rng.standard_normal((1, 512, 4096), dtype=np.float32))
+    before = vm_mib()
+    reset_peak()
+    if args.mode == "int8-converted":
+        model = load_converted(Path(args.out).parent / "int8", "transformer")
+    else:
+        model = sj.load_transformer(Path(args.out).parent / "float", jnp.bfloat16,
+                                    quantize=None if args.mode == "bfloat16" else args.mode)
+    jax.block_until_ready(nnx.state(model))
+    load_peak, loaded = vm_mib("VmHWM"), vm_mib()
+    np.save(args.out, np.asarray(model(*inputs), np.float32))
+    return dict(before=before, load_peak=load_peak, loaded=loaded, run_peak=vm_mib("VmHWM"))
+
+
+def write_float_and_int8(folder: Path, layers: int) -> None:
+    """folder/float: a random DiT of 1.3B width as a diffusers folder (float32); folder/int8: its int8 conversion."""
+    from flax import nnx
+
+    import skyreels_jax as sj
+    from skyreels_jax.conversion.convert_cmd import convert
+    from skyreels_jax.toy.export import save_dit
+
+    save_dit(sj.DiT(sj.DiTConfig(**WIDTH, num_layers=layers), rngs=nnx.Rngs(0)), folder / "float")
+    convert(str(folder / "float"), str(folder / "int8"), "int8", log=lambda *_: None)
+
+
+def print_load(records: dict, outs: dict, layers: int) -> None:
+    ref = outs["bfloat16"]
+    print(f"DiT of 1.3B width, {layers} layers, loaded from a float32 diffusers folder (bfloat16 compute); MiB")
+    print("| mode | RSS before | peak while loading | after loading | peak with one forward | "
+          "rel. difference vs bfloat16 |\n|---|---|---|---|---|---|")
+    for mode, r in records.items():
+        err = np.linalg.norm(outs[mode].astype(np.float64) - ref) / np.linalg.norm(ref)
+        print(f"| {mode} | {r['before']:.0f} | {r['load_peak']:.0f} | {r['loaded']:.0f} | {r['run_peak']:.0f} | "
+              f"{err:.2e} |")
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
@@ -94,7 +148,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["dit", "toy"])
+    parser.add_argument("what", choices=["dit", "toy", "load"])
     parser.add_argument("--mode", help="(child) one of " + ", ".join(MODES))
     parser.add_argument("--out")
     parser.add_argument("--layers", type=int, default=4)
@@ -104,19 +158,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--prompts", type=int, default=32)
     args = parser.parse_args()
-    child = {"dit": run_dit, "toy": run_toy}[args.what]
+    child = {"dit": run_dit, "toy": run_toy, "load": run_load}[args.what]
     if args.mode:
         print(json.dumps(child(args)))
         return
     common = ["--layers", args.layers, "--frames", args.frames, "--height", args.height, "--width", args.width,
               "--repeats", args.repeats, "--prompts", args.prompts]
-    modes = MODES if args.what == "dit" else ("float32",) + MODES[2:]
+    modes = {"dit": MODES, "toy": ("float32",) + MODES[2:], "load": MODES[1:] + ("int8-converted",)}[args.what]
     with tempfile.TemporaryDirectory() as tmp:
         records, outs = {}, {}
+        if args.what == "load":
+            write_float_and_int8(Path(tmp), args.layers)
         for mode in modes:
             out = Path(tmp) / f"{mode}.npy"
             records[mode] = run_child("benchmarks.quantization", args.what, "--mode", mode, "--out", out, *common)
             outs[mode] = np.load(out)
+    if args.what == "load":
+        print_load(records, outs, args.layers)
+        return
     ref = outs["float32"]
     if args.what == "dit":
         print(f"DiT of 1.3B width, {args.layers} layers, latent {args.frames}x{args.height}x{args.width}; weights: "
