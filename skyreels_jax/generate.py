@@ -43,6 +43,9 @@ def add_parser(commands) -> None:
     p.add_argument("--quantize", choices=["int8", "fp8", "int8-dynamic", "fp8-dynamic"],
                    help="quantize the DiT's and text encoder's block weights: int8 or fp8 weights (half of bf16), "
                    "-dynamic: activations too (int8: TPU v5e/v6e and CPU int8 units; fp8: GPUs with fp8)")
+    p.add_argument("--lora", action="append", default=[], metavar="PATH[:STRENGTH]",
+                   help="merge a LoRA file into the DiT (diffusers/PEFT, kohya/ComfyUI or .diff layouts), "
+                   "strength 1 by default; repeatable")
     p.add_argument("--prompt-enhancer", metavar="PATH", help="rewrite each prompt with this Qwen2.5-Instruct folder "
                    "or Hub id first (not with --image, as the reference; the LM is freed before the DiT loads)")
     df = p.add_argument_group("diffusion forcing (DF models)")
@@ -170,12 +173,18 @@ def run(args) -> int:
             texts = [p if isinstance(p, str) else " ".join(p) for p, _ in pending]
             enhanced = enhance_prompts(args.prompt_enhancer, texts, seed=args.seed, dtype=dtype)
             pending = [(e, out) for e, (_, out) in zip(enhanced, pending)]
+    from skyreels_jax.models.dit.lora_files import parse_lora_arg
+
+    loras = [parse_lora_arg(text) for text in args.lora]
+    for path, _ in loras:
+        if not Path(path).is_file():
+            raise ValueError(f"--lora {path}: no such file")
     if args.mesh == "auto":
         args.mesh, args.sequence_parallel = auto_mesh(args, devices, (height, width), dtype)
     mesh = group_mesh(args.mesh, args.sequence_parallel, devices)
     overrides = {"sequence_parallel": args.sequence_parallel} if args.sequence_parallel else None
     pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache, low_memory=args.low_memory,
-                         dit_overrides=overrides, quantize=args.quantize)
+                         dit_overrides=overrides, quantize=args.quantize, loras=loras)
     settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
                     num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
                     guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed, **choices)
@@ -201,6 +210,7 @@ def run(args) -> int:
                     **{**settings, "fps": args.fps, **sampling.record(pipe.stats)},
                     mesh=None if mesh is None else dict(mesh.shape),
                     sequence_parallel=args.sequence_parallel, quantize=args.quantize,
+                    loras=[[str(path), strength] for path, strength in loras],
                     resolved_defaults=pipe.folder.defaults,
                     seconds=round(time.perf_counter() - start, 1))
         write_video(out, video, fps=args.fps, metadata=meta)

@@ -18,7 +18,9 @@ from skyreels_jax.media import load_image, load_video, resize_crop, to_unit_rang
 from skyreels_jax.models.clip import load_image_encoder
 from skyreels_jax.models.components import load_converted
 from skyreels_jax.models.dit.loader import check_overrides, load_transformer_cached
+from skyreels_jax.models.dit.lora_files import merge_loras
 from skyreels_jax.models.quantization import quantization_of
+from skyreels_jax.models.quantization import quantize as quantize_model
 from skyreels_jax.models.umt5 import load_text_encoder
 from skyreels_jax.models.vae import load_vae
 from skyreels_jax.nn.quant import check_mode
@@ -181,7 +183,8 @@ def _digest(array) -> str | None:
 
 def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: bool = True,
                   scheduler: str = "unipc", low_memory: bool = False,
-                  dit_overrides: Mapping | None = None, quantize: str | None = None) -> Pipeline:
+                  dit_overrides: Mapping | None = None, quantize: str | None = None,
+                  loras=(), allow_unmatched_lora_keys: bool = False) -> Pipeline:
     """A pipeline from a diffusers pipeline folder, an original SkyReels-V2 folder, or a Hub id.
 
     dtype is the DiT's and encoders' dtype (default bfloat16 on accelerators, float32 on CPU);
@@ -192,9 +195,20 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     (models.dit.loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
     quantize ("int8", "fp8", "int8-dynamic", "fp8-dynamic") quantizes the DiT's and the text encoder's block
     weights (models.quantization); the VAE and the image encoder stay float.
+    loras: [(LoRA file, strength), ...] merged into the DiT's weights before any quantization
+    (models.dit.lora_files: diffusers/PEFT, kohya/ComfyUI and full-difference layouts); a LoRA key that
+    matches no layer is an error unless allow_unmatched_lora_keys.
     """
     check_mode(quantize)
     folder = inspect_folder(resolve(path_or_hub_id))
+    if loras:
+        pipe = load_pipeline(path_or_hub_id, dtype, mesh=mesh, cache=cache, scheduler=scheduler,
+                             low_memory=low_memory, dit_overrides=dit_overrides)
+        merge_loras(pipe.dit, loras, allow_unmatched_lora_keys)
+        quantize_model(pipe.dit, quantize)
+        quantize_model(pipe.text_encoder.get(), quantize)
+        pipe.quantize = quantize
+        return pipe
     if dtype is None:
         dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
     if folder.layout == "converted":  # Orbax checkpoints from `python -m convert`: restored onto the mesh

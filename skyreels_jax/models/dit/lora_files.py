@@ -1,0 +1,151 @@
+"""LoRA files for the DiT at inference: read the layouts people publish and merge them into the weights.
+
+Accepted keys, after an optional prefix (`transformer.`, `diffusion_model.`, `base_model.model.`,
+`model.`), name a linear layer of the DiT in the diffusers layout (`blocks.0.attn1.to_q`) or the
+original Wan layout (`blocks.0.self_attn.q`), or kohya's flattened form of the latter
+(`lora_unet_blocks_0_self_attn_q`), followed by:
+- `.lora_A.weight` / `.lora_B.weight` (diffusers, PEFT) or `.lora_down.weight` / `.lora_up.weight`
+  (kohya, ComfyUI), with an optional `.alpha` (scale alpha / rank; without it, 1);
+- `.diff` / `.diff_b`: a full difference of the weight / the bias.
+A PyTorch linear weight is W [out, in]; the merged weight is W + strength * scale * up @ down, and ours is
+its transpose. Each layer's difference is made on the host and added to the kernel on its shards in place:
+a sharded model is merged shard by shard, never gathered.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import nnx
+
+from skyreels_jax.checkpoints.fill import CheckpointError, layer_sharding
+from skyreels_jax.models.dit import keys as dit_keys
+from skyreels_jax.parallel.placement import to_device
+
+PREFIXES = ("base_model.model.", "transformer.", "diffusion_model.", "model.")
+SUFFIXES = {".lora_A.weight": "down", ".lora_down.weight": "down", ".lora_B.weight": "up",
+            ".lora_up.weight": "up", ".alpha": "alpha", ".diff": "diff", ".diff_b": "diff_b"}
+
+
+def parse_lora_arg(text: str) -> tuple[str, float]:
+    """'PATH[:STRENGTH]' -> (path, strength); the strength defaults to 1."""
+    path, sep, strength = text.rpartition(":")
+    if sep and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", strength):
+        value = float(strength)
+        if not np.isfinite(value):
+            raise ValueError(f"--lora {text}: the strength must be a finite number")
+        return path, value
+    return text, 1.0
+
+
+def module_names(model) -> dict[str, tuple[tuple, int | None]]:
+    """{layer name in any accepted layout: (our kernel's path, layer index or None)} for every linear layer."""
+    names = {}
+    n = model.config.num_layers
+    for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        path = tuple(map(str, path))
+        if path[-1] != "kernel" or variable.get_value().ndim - (path[0] == "blocks") != 2:
+            continue
+        for layout in dit_keys.LAYOUTS:
+            for i, key in enumerate(dit_keys.source_keys(path, layout, n)):
+                name = key.removesuffix(".weight")
+                layer = i if path[0] == "blocks" else None
+                names[name] = (path, layer)
+                if layout == "original":
+                    names["lora_unet_" + name.replace(".", "_")] = (path, layer)
+    return names
+
+
+def read_lora(path: str | Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"LoRA file {path} does not exist")
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types on a damaged file
+        raise CheckpointError(f"{path}: not a readable safetensors LoRA file ({e})") from e
+
+
+def group_lora(tensors: dict[str, np.ndarray], where) -> dict[str, dict[str, np.ndarray]]:
+    """{layer name: {"down"/"up"/"alpha"/"diff"/"diff_b": tensor}}, prefixes removed."""
+    layers: dict[str, dict] = defaultdict(dict)
+    unknown = []
+    for key, tensor in tensors.items():
+        suffix = next((s for s in SUFFIXES if key.endswith(s)), None)
+        if suffix is None:
+            unknown.append(key)
+            continue
+        name = key[: -len(suffix)]
+        for prefix in PREFIXES:
+            name = name.removeprefix(prefix)
+        layers[name][SUFFIXES[suffix]] = tensor
+    if unknown:
+        raise CheckpointError(f"{where}: {len(unknown)} key(s) in no LoRA layout, e.g. {sorted(unknown)[:3]}")
+    return layers
+
+
+def lora_differences(model, path: str | Path, strength: float, allow_unmatched: bool = False):
+    """[(our parameter path, layer or None, difference in our layout)] of one LoRA file at `strength`."""
+    names = module_names(model)
+    layers = group_lora(read_lora(path), path)
+    unmatched = sorted(name for name in layers if name not in names)
+    if unmatched and not allow_unmatched:
+        raise CheckpointError(f"{path}: {len(unmatched)} LoRA layer(s) match no layer of this DiT, e.g. "
+                              f"{unmatched[:3]}; check that the LoRA is for this model, or allow unmatched keys")
+    out = []
+    for name, parts in layers.items():
+        if name not in names:
+            continue
+        kernel, layer = names[name]
+        if "diff" in parts:
+            out.append((kernel, layer, strength * parts["diff"].astype(np.float32).T))
+        if "diff_b" in parts:
+            out.append((kernel[:-1] + ("bias",), layer, strength * parts["diff_b"].astype(np.float32)))
+        if "down" in parts or "up" in parts:
+            if not ("down" in parts and "up" in parts):
+                raise CheckpointError(f"{path}: layer {name} has only one of its two LoRA factors")
+            down, up = parts["down"].astype(np.float32), parts["up"].astype(np.float32)
+            rank = down.shape[0]
+            scale = float(parts["alpha"]) / rank if "alpha" in parts else 1.0
+            out.append((kernel, layer, (strength * scale) * (up @ down).T))
+    return out
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _add_layer(stacked: jax.Array, i, difference: jax.Array) -> jax.Array:
+    return stacked.at[i].add(difference.astype(stacked.dtype))
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _add(weight: jax.Array, difference: jax.Array) -> jax.Array:
+    return weight + difference.astype(weight.dtype)
+
+
+def merge_loras(model, loras, allow_unmatched: bool = False):
+    """Merge [(path, strength), ...] into a float DiT's weights in place; returns the model."""
+    from skyreels_jax.models.quantization import quantization_of
+
+    if quantization_of(model):
+        raise ValueError("merge LoRAs into the float model, then quantize (load_pipeline does this in that order)")
+    params = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    params = {tuple(map(str, p)): v for p, v in params.items()}
+    for file, strength in loras:
+        for path, layer, difference in lora_differences(model, file, strength, allow_unmatched):
+            variable = params[path]
+            value = variable.get_value()
+            want = value.shape[1:] if layer is not None else value.shape
+            if difference.shape != tuple(want):
+                raise CheckpointError(f"{file}: the difference for {'/'.join(path)} has shape {difference.shape}, "
+                                      f"the layer {tuple(want)}")
+            if layer is None:
+                variable.set_value(_add(value, to_device(difference, value.dtype, value.sharding)))
+            else:
+                sharding = layer_sharding(value.sharding)
+                variable.set_value(_add_layer(value, layer, to_device(difference, value.dtype, sharding)))
+    return model

@@ -1,0 +1,110 @@
+"""LoRA files at inference: each published layout merged into the DiT matches PyTorch with the same LoRA applied."""
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from skyreels_jax import load_transformer
+from skyreels_jax.checkpoints.fill import CheckpointError
+from skyreels_jax.models.dit.lora_files import merge_loras, parse_lora_arg
+from tests.dit_fixtures import build_reference, reference_forward, save_diffusers, to_original_name
+
+TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
+
+
+def inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((1, 2, 4, 4, 16), np.float32), np.array([300.0], np.float32),
+            rng.standard_normal((1, 512, 24), np.float32))
+
+
+def with_adapter(alpha: int, rank: int = 4):
+    """A tiny diffusers DiT with a random PEFT LoRA on its attention and FFN layers; (model, LoRA state)."""
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    model = build_reference("t2v")
+    torch.manual_seed(1)
+    model.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, target_modules=TARGETS, init_lora_weights=False))
+    return model, get_peft_model_state_dict(model)
+
+
+def rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dit")
+    save_diffusers(build_reference("t2v"), folder)
+    return folder
+
+
+def test_peft_layout_matches_pytorch(base, tmp_path):
+    model, lora = with_adapter(alpha=4)   # a PEFT file carries no alpha: its scale is 1
+    save_file({f"transformer.{k}": v.contiguous() for k, v in lora.items()}, str(tmp_path / "peft.safetensors"))
+    want = reference_forward(model, *inputs())
+    ours = merge_loras(load_transformer(base), [(tmp_path / "peft.safetensors", 1.0)])
+    assert rel(np.asarray(ours(*inputs())), want) <= 1e-5
+    plain = np.asarray(load_transformer(base)(*inputs()))
+    assert rel(plain, want) > 1e-2   # the LoRA changes the output
+    zero = merge_loras(load_transformer(base), [(tmp_path / "peft.safetensors", 0.0)])
+    assert np.array_equal(np.asarray(zero(*inputs())), plain)
+
+
+def test_kohya_layout_with_alpha_matches_pytorch(base, tmp_path):
+    model, lora = with_adapter(alpha=8)   # scale alpha / rank = 2
+    kohya = {}
+    for key, value in lora.items():
+        module, factor = key.rsplit(".lora_", 1)
+        name = "lora_unet_" + to_original_name(module + ".weight").removesuffix(".weight").replace(".", "_")
+        kohya[f"{name}.lora_{'down' if factor.startswith('A') else 'up'}.weight"] = value.contiguous()
+        kohya[f"{name}.alpha"] = torch.tensor(8.0)
+    save_file(kohya, str(tmp_path / "kohya.safetensors"))
+    ours = merge_loras(load_transformer(base), [(tmp_path / "kohya.safetensors", 1.0)])
+    assert rel(np.asarray(ours(*inputs())), reference_forward(model, *inputs())) <= 1e-5
+
+
+def test_full_differences_match_pytorch(base, tmp_path):
+    model = build_reference("t2v")
+    torch.manual_seed(2)
+    diffs = {"diffusion_model.blocks.1.self_attn.q.diff": 0.1 * torch.randn(32, 32),
+             "diffusion_model.blocks.1.self_attn.q.diff_b": 0.1 * torch.randn(32),
+             "diffusion_model.head.head.diff": 0.1 * torch.randn(64, 32)}
+    with torch.no_grad():
+        model.blocks[1].attn1.to_q.weight += diffs["diffusion_model.blocks.1.self_attn.q.diff"]
+        model.blocks[1].attn1.to_q.bias += diffs["diffusion_model.blocks.1.self_attn.q.diff_b"]
+        model.proj_out.weight += diffs["diffusion_model.head.head.diff"]
+    save_file(diffs, str(tmp_path / "diff.safetensors"))
+    ours = merge_loras(load_transformer(base), [(tmp_path / "diff.safetensors", 1.0)])
+    assert rel(np.asarray(ours(*inputs())), reference_forward(model, *inputs())) <= 1e-5
+
+
+def test_keys_that_match_nothing_are_named(base, tmp_path):
+    save_file({"transformer.blocks.0.attn9.to_q.lora_A.weight": torch.zeros(4, 32),
+               "transformer.blocks.0.attn9.to_q.lora_B.weight": torch.zeros(32, 4)}, str(tmp_path / "x.safetensors"))
+    with pytest.raises(CheckpointError, match=r"match no layer of this DiT, e.g. \['blocks.0.attn9.to_q'\]"):
+        merge_loras(load_transformer(base), [(tmp_path / "x.safetensors", 1.0)])
+    merge_loras(load_transformer(base), [(tmp_path / "x.safetensors", 1.0)], allow_unmatched=True)
+    assert parse_lora_arg("a/b.safetensors:0.5") == ("a/b.safetensors", 0.5)
+    assert parse_lora_arg("C:/x.safetensors") == ("C:/x.safetensors", 1.0)
+
+
+def test_generate_lora_on_the_toy_model_changes_the_video_and_records_it(tmp_path):
+    import json
+
+    from skyreels_jax.cli import main
+    from skyreels_jax.pipelines import load_pipeline
+
+    dit = load_pipeline("toy").dit
+    torch.manual_seed(3)
+    dim, ffn = dit.config.dim, dit.config.ffn_dim
+    save_file({"diffusion_model.blocks.0.ffn.0.lora_down.weight": 0.5 * torch.randn(2, dim),
+               "diffusion_model.blocks.0.ffn.0.lora_up.weight": 0.5 * torch.randn(ffn, 2)},
+              str(tmp_path / "toy.safetensors"))
+    common = ["generate", "--model", "toy", "--prompt", "a red ball moves left", "--num-frames", "5",
+              "--steps", "2", "--seed", "0"]
+    assert main([*common, "--output", str(tmp_path / "plain.mp4")]) == 0
+    assert main([*common, "--lora", f"{tmp_path / 'toy.safetensors'}:0.7", "--output", str(tmp_path / "l.mp4")]) == 0
+    meta = json.loads((tmp_path / "l.mp4.json").read_text())
+    assert meta["loras"] == [[str(tmp_path / "toy.safetensors"), 0.7]]
+    assert (tmp_path / "plain.mp4").read_bytes() != (tmp_path / "l.mp4").read_bytes()
