@@ -60,3 +60,21 @@ def test_tiled_encode_close_to_untiled(model):
     video = np.random.default_rng(2).uniform(-1, 1, (1, 5, 128, 192, 3)).astype(np.float32)
     err = rel_err(np.asarray(vae.encode(video, tile=96, tile_overlap=32)), np.asarray(vae.encode(video)))
     assert err <= 0.15, err
+
+
+def test_split_of_the_latents_over_a_mesh():
+    from types import SimpleNamespace
+
+    from jax.sharding import PartitionSpec as P
+
+    from skyreels_jax.models.vae.split import latent_spec
+
+    def spec(data, fsdp, context=1, shape=(1, 25, 68, 120, 16)):
+        return latent_spec(SimpleNamespace(shape=dict(data=data, fsdp=fsdp, context=context, tensor=1)), shape)
+
+    assert spec(2, 4) == P(None, None, ("fsdp",), ("data",), None)      # 540P on 8 chips: 17 x 60 a chip
+    assert spec(2, 2) == P(None, None, ("fsdp",), ("data",), None)      # 34 x 60, not 17 x 120
+    assert spec(1, 2, 2) == P(None, None, ("fsdp", "context"), None, None)
+    assert spec(2, 2, shape=(2, 25, 68, 120, 16)) == P("data", None, ("fsdp",), None, None)
+    assert spec(2, 4, shape=(1, 31, 90, 160, 16)) == P(None, None, ("data",), ("fsdp",), None)  # 720P: 45 x 40
+    assert spec(2, 2, shape=(1, 31, 90, 160, 16)) == P(None, None, ("fsdp",), ("data",), None)  # 45 x 80
