@@ -52,6 +52,28 @@ def test_quickstart_shows_videos_and_the_sidecar(tmp_path):
     assert sidecar["num_steps"] == 4 and '"seed": 7' in text(nb)
 
 
+def test_sampler_lab_plots_the_sweep_and_shows_three_solvers(tmp_path):
+    nb = run("sampler_lab", tmp_path, SOLVERS=("euler", "heun", "dpmpp_2m"), SCHEDULES=("shift",), NFE=(4, 6),
+             SEEDS=1, REFERENCE_STEPS=40)
+    assert images(nb) == 2                          # the error-vs-NFE plot and the frames side by side
+    assert (tmp_path / "lab" / "sweep.png").stat().st_size > 10_000
+    assert videos(nb) == 4                          # the reference and three solvers
+    tables = [o.data["text/markdown"] for o in outputs(nb, "execute_result") if "text/markdown" in o.data]
+    assert len(tables) == 1 and "| dpmpp_2m | shift |" in tables[0]
+    assert "6 runs" in text(nb)
+
+
+def test_finetune_trains_and_measures_before_and_after(tmp_path):
+    nb = run("finetune", tmp_path, NUM_CLIPS=8, STEPS=6, BATCH=4, EVAL_SEEDS=2)
+    assert images(nb) == 1                          # the loss curve
+    assert videos(nb) == 3 + 4                      # training clips; before and after, two seeds
+    log = (tmp_path / "finetune" / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log][-1] == 6
+    rows = re.findall(r"^(before|after), (new caption|known captions)((?:\s+\d+%){4})$", text(nb), re.M)
+    assert [(a, b) for a, b, _ in rows] == [("before", "new caption"), ("before", "known captions"),
+                                            ("after", "new caption"), ("after", "known captions")]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_notebooks_carry_clean_outputs(name):
     import nbformat
