@@ -1,17 +1,21 @@
 """Execute the notebooks headless and save them with their outputs, as they are committed.
 
     python notebooks/run.py notebooks/quickstart.ipynb [...]    # run in place, outputs kept, timings printed
+    python notebooks/run.py notebooks/real_models.ipynb --parameters '{"SOURCE": "tiny"}'
 
 Each notebook runs in a fresh kernel of this Python (jupyter_client starts "python" as sys.executable),
 with this checkout first on the import path and a scratch folder as its working directory. A cell
 tagged "parameters" holds the sizes; `execute(..., parameters=)` adds a cell after it that overrides
 them (as papermill does), which is how the test suite runs every notebook at small sizes.
-Saved outputs drop what only makes sense live (progress-bar widgets) and the run's timing metadata.
+Saved outputs drop what only makes sense live (progress-bar widgets) and the run's timing metadata; a
+saved notebook keeps its own parameter cell (the overriding one is dropped), so say in its text what
+its outputs were run with.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import tempfile
 import time
@@ -85,10 +89,12 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("notebooks", nargs="+", type=Path)
+    ap.add_argument("--parameters", type=json.loads, default=None, help="JSON object of parameter overrides")
     args = ap.parse_args(argv)
     for path in args.notebooks:
         start = time.perf_counter()
-        nb = execute(path)
+        nb = execute(path, args.parameters)
+        nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
         nbformat.write(nb, path)
         print(f"{path}: {time.perf_counter() - start:.0f} s")
     return 0

@@ -74,6 +74,26 @@ def test_finetune_trains_and_measures_before_and_after(tmp_path):
                                             ("after", "new caption"), ("after", "known captions")]
 
 
+TINY_MODELS = dict(SOURCE="tiny", STORE="converted", FRAMES=9, HEIGHT=32, WIDTH=32, STEPS=4, SCALE=4)
+
+
+def check_real_models(tmp_path, layout):
+    nb = run("real_models", tmp_path, LAYOUT=layout, **TINY_MODELS)
+    assert videos(nb) == 4                          # text to video; start image and image to video; long video
+    for mode in ("t2v", "i2v", "df"):
+        assert (tmp_path / "converted" / f"{mode}-{layout}" / "skyreels_jax.json").exists()
+        assert f"{mode}: mesh (data, fsdp, context, tensor) = (1, 1, 1, 1), quantize=None" in text(nb)
+
+
+def test_real_models_on_tiny_models_in_the_diffusers_layout(tmp_path):
+    check_real_models(tmp_path, "diffusers")
+
+
+@pytest.mark.slow  # its VAE is the full-size Wan VAE (random): the original layout stores no VAE config
+def test_real_models_on_tiny_models_in_the_original_layout(tmp_path):
+    check_real_models(tmp_path, "original")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_notebooks_carry_clean_outputs(name):
     import nbformat
