@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from skyreels_jax.toy.world import COLOURS, DIRECTIONS
+from skyreels_jax.toy.world import COLOURS, DIRECTIONS, NEW_COLOURS
 
 _NAMES = list(COLOURS)
-_REFS = np.asarray([COLOURS[n] for n in _NAMES], np.float32)
-_REFS /= np.linalg.norm(_REFS, axis=1, keepdims=True)
 
 
-def colour_masks(video: np.ndarray) -> np.ndarray:
-    """[F, H, W] index into COLOURS of each bright pixel's nearest toy colour, -1 for dark pixels."""
+def colour_masks(video: np.ndarray, names: list[str] = _NAMES) -> np.ndarray:
+    """[F, H, W] index into `names` (default: the world's COLOURS) of each bright pixel's nearest
+    colour among them, -1 for dark pixels."""
+    refs = np.asarray([{**COLOURS, **NEW_COLOURS}[n] for n in names], np.float32)
+    refs /= np.linalg.norm(refs, axis=1, keepdims=True)
     v = np.asarray(video, np.float32)
     bright = v.max(axis=-1) > 100
     unit = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
-    nearest = np.argmax(unit @ _REFS.T, axis=-1)
+    nearest = np.argmax(unit @ refs.T, axis=-1)
     return np.where(bright, nearest, -1)
 
 
 def track(video: np.ndarray, colour: str, min_pixels: int = 6) -> tuple[np.ndarray, np.ndarray]:
-    """(present [F] bool, centroid [F, 2] (y, x), NaN where absent) of the colour's pixels."""
-    return _track(colour_masks(video) == _NAMES.index(colour), min_pixels)
+    """(present [F] bool, centroid [F, 2] (y, x), NaN where absent) of the colour's pixels; a colour of
+    NEW_COLOURS competes with the world's six for each pixel."""
+    names = _NAMES if colour in COLOURS else _NAMES + [colour]
+    return _track(colour_masks(video, names) == names.index(colour), min_pixels)
 
 
 def track_object(video: np.ndarray, min_pixels: int = 6) -> tuple[np.ndarray, np.ndarray]:

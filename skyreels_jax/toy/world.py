@@ -10,6 +10,8 @@ import numpy as np
 
 COLOURS = {"red": (230, 40, 40), "green": (40, 220, 60), "blue": (50, 80, 240),
            "yellow": (235, 225, 40), "magenta": (230, 50, 230), "cyan": (40, 220, 230)}
+# colours the model never saw: rendered for fine-tuning it on a new word (notebooks/finetune.ipynb)
+NEW_COLOURS = {"orange": (255, 140, 0)}
 SHAPES = ("circle", "square", "triangle")
 DIRECTIONS = {"left": (0.0, -1.0), "right": (0.0, 1.0), "up": (-1.0, 0.0), "down": (1.0, 0.0)}
 
@@ -52,7 +54,7 @@ def render(colour: str, shape: str, direction: str, *, frames: int = 17, size: i
                     else rng.uniform(lo, hi)
         start = (trail(vy), trail(vx))
     y, x = start
-    rgb = np.asarray(COLOURS[colour], np.float32)
+    rgb = np.asarray({**COLOURS, **NEW_COLOURS}[colour], np.float32)
     out = np.zeros((frames, size, size, 3), np.uint8)
     for t in range(frames):
         out[t] = np.round(_mask(shape, y, x, radius, size)[..., None] * rgb).astype(np.uint8)
