@@ -118,8 +118,11 @@ def probe_video(path: str | Path) -> None:
                 raise ValueError(f"video {path} is not a video file (ffmpeg reads it as {name!r}, without a video "
                                  "stream): give an .mp4, .mkv, .mov, .webm or .avi file")
             next(container.decode(video=0))
-    except (av.FFmpegError, OSError, StopIteration) as e:
-        raise ValueError(f"cannot read video {path}: {e or 'no frame decodes'}") from None
+    except StopIteration:
+        raise ValueError(f"cannot read video {path}: no frame of it decodes") from None
+    except (av.FFmpegError, OSError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise ValueError(f"cannot read video {path}: it is not a video file ffmpeg can read ({reason})") from None
 
 
 def read_video(path: str | Path) -> np.ndarray:
