@@ -43,22 +43,11 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     enable_compilation_cache()
     trim_heap_after_compiles()
-    if args.command in convert_cli.COMMANDS:
-        return convert_cli.run(args)
-    if args.command == "plan":
-        return plan_cli.run(args)
-    if args.command == "samplers":
-        return samplers_cli.run(args)
-    if args.command == "generate":
-        return generate.run(args)
-    if args.command == "train":
-        return train_cli.run(args)
-    if args.command == "preprocess":
-        return preprocess_cli.run(args)
-    if args.command == "enhance":
-        return enhancer_cli.run(args)
-    if args.command == "caption":
-        return captioner_cli.run(args)
+    runners = {"plan": plan_cli.run, "samplers": samplers_cli.run, "generate": generate.run, "train": train_cli.run,
+               "preprocess": preprocess_cli.run, "enhance": enhancer_cli.run, "caption": captioner_cli.run,
+               **{name: convert_cli.run for name in convert_cli.COMMANDS}}
+    if args.command in runners:
+        return runners[args.command](args)
     if args.command == "demo":
         from skyreels_jax import demo as demo_module
 
