@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from skyreels_jax import captioner_cli, enhancer_cli, generate, samplers_cli
+from skyreels_jax import captioner_cli, cli_types, enhancer_cli, generate, samplers_cli
 from skyreels_jax.cli_errors import OneLineParser, reporting_errors
 from skyreels_jax.compilation_cache import ENV as CACHE_ENV
 from skyreels_jax.compilation_cache import enable_compilation_cache
@@ -31,8 +31,8 @@ def _main(argv: list[str] | None) -> int:
     demo = commands.add_parser("demo", help="text-to-video with the embedded toy model (no download)")
     demo.add_argument("--out", default="outputs/demo.mp4")
     demo.add_argument("--prompt", default=None, help='e.g. "a blue square moves up on a black background"')
-    demo.add_argument("--steps", type=int, default=20)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--steps", type=cli_types.count(1, 1000), default=20)
+    demo.add_argument("--seed", type=cli_types.seed, default=0)
     train_cli.add_parser(commands)
     preprocess_cli.add_parser(commands)
     enhancer_cli.add_parser(commands)

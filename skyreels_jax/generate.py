@@ -132,6 +132,7 @@ def plan(args):
     if args.distributed and args.prompts is None:
         raise ValueError("--distributed is for batch mode: give --prompts FILE")
     choices = sampling.choices(args)
+    mesh_shape(args.mesh, args.sequence_parallel)
     folder = inspect_folder(resolve(args.model))
     df = folder.mode == "diffusion_forcing"
     if args.video and not df:
@@ -306,8 +307,6 @@ def auto_mesh(args, devices, size: tuple[int, int], dtype, folder) -> tuple[str 
 
     from skyreels_jax.planning.auto import auto_layout
 
-    if args.sequence_parallel:
-        raise ValueError("--mesh auto chooses the sequence parallelism too: drop --sequence-parallel")
     devices = jax.devices() if devices is None else devices
     if len(devices) == 1:
         return None, None
@@ -332,10 +331,25 @@ def group_mesh(sizes: str | None, sequence_parallel: str | None, devices=None):
     from skyreels_jax.parallel import make_mesh
 
     devices = jax.devices() if devices is None else devices
+    shape = mesh_shape(sizes, sequence_parallel)
+    if shape is None:
+        return make_mesh(devices=devices) if len(devices) > 1 else None
+    try:
+        return make_mesh(*shape, devices=devices)
+    except ValueError as e:
+        raise ValueError(f"--mesh {sizes}: {e} (in this data-parallel group)") from None
+
+
+def mesh_shape(sizes: str | None, sequence_parallel: str | None) -> list[int] | None:
+    """The four sizes of --mesh D,F,C,T (None without --mesh), checked against --sequence-parallel."""
+    if sizes == "auto":
+        if sequence_parallel:
+            raise ValueError("--mesh auto chooses the sequence parallelism too: drop --sequence-parallel")
+        return None
     if sizes is None:
         if sequence_parallel:
             raise ValueError("--sequence-parallel needs --mesh with a context size > 1, e.g. --mesh 1,1,4,1")
-        return make_mesh(devices=devices) if len(devices) > 1 else None
+        return None
     try:
         shape = [int(x) for x in sizes.split(",")]
     except ValueError:
@@ -346,10 +360,7 @@ def group_mesh(sizes: str | None, sequence_parallel: str | None, devices=None):
     if shape[2] != 1 and not sequence_parallel:  # the context devices would idle
         raise ValueError(f"--mesh {sizes} splits the video over context devices: give --sequence-parallel ulysses "
                          "or ring (or a context size of 1)")
-    try:
-        return make_mesh(*shape, devices=devices)
-    except ValueError as e:
-        raise ValueError(f"--mesh {sizes}: {e} (in this data-parallel group)") from None
+    return shape
 
 
 def _join_hosts(args, todo):

@@ -15,11 +15,11 @@ def check_video_path(path: str | Path) -> Path:
     """An output path for write_video: a container that takes H.264, in a folder that exists or can be made
     and is writable. Checked before any work, so a bad path never costs a generation."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"output {path} is a folder: give a file name such as {path / 'video.mp4'}")
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"output {path}: videos are written as H.264, which needs a {', '.join(VIDEO_SUFFIXES)} "
                          f"file; got {path.suffix or 'no suffix'!r}")
-    if path.is_dir():
-        raise ValueError(f"output {path} is a folder: give a file name such as {path / 'video.mp4'}")
     check_writable_folder(path.parent)
     return path
 
