@@ -111,6 +111,9 @@ def probe_video(path: str | Path) -> None:
     (ffmpeg would otherwise read a text file as frames of rendered text, or an image as a one-frame video.)"""
     import av
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"video {path} does not exist" if not Path(path).exists() else
+                                f"video {path} is not a file")
     try:
         with av.open(str(path)) as container:
             name = container.format.name
@@ -135,6 +138,9 @@ def read_video(path: str | Path) -> np.ndarray:
 def load_image(image) -> np.ndarray:
     """uint8 [H, W, 3] from a path, a PIL image or an array (grayscale and RGBA are converted)."""
     if isinstance(image, (str, Path)):
+        if not Path(image).is_file():
+            raise FileNotFoundError(f"image {image} does not exist" if not Path(image).exists() else
+                                    f"image {image} is not a file")
         try:
             with Image.open(image) as im:
                 return np.asarray(im.convert("RGB"))

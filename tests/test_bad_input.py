@@ -72,7 +72,9 @@ ROWS = [  # (flags, what the one line says)
     (["--video", "INPUTS/notes.png"], "notes.png is not a video file"),
     (["--image", "INPUTS/notes.png"], "cannot read image"),
     (["--video", "INPUTS/first.png"], "first.png is not a video file"),
-    (["--image", "INPUTS/first.png", "--video", "INPUTS/nowhere.mp4"], "nowhere.mp4"),
+    (["--video", "INPUTS/nowhere.mp4"], "video INPUTS/nowhere.mp4 does not exist"),
+    (["--image", "INPUTS/nowhere.png"], "image INPUTS/nowhere.png does not exist"),
+    (["--image", "INPUTS/first.png", "--video", "INPUTS/first.png"], "is not a video file"),
     (["--prompts", "INPUTS/empty.txt"], "has no prompts: write one prompt per line"),
     (["--prompts", "INPUTS/nowhere.txt"], "prompt file"),
     (["--prompts", "INPUTS/first.png"], "is not UTF-8 text"),
@@ -88,6 +90,7 @@ def test_generate_refuses_before_loading(tmp_path, files, capsys, no_model, monk
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
     flags = [f.replace("INPUTS", str(files)).replace("OUT", str(out)) for f in flags]
+    message = message.replace("INPUTS", str(files))
     prompt = () if "--prompt" in flags or "--prompts" in flags else ("--prompt", PROMPT)
     output = () if "--output" in flags or "--prompts" in flags else ("--output", out / "v.mp4")
     args = ["generate", "--model", "toy", *prompt, *flags, *output, "--output-dir", out]
