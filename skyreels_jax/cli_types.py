@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from skyreels_jax.pipelines import values
+from skyreels_jax import values
 
 
 def count(low: int = 1, high: int = 10**9):

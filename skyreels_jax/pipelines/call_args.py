@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from skyreels_jax.pipelines import values
+from skyreels_jax import values
 from skyreels_jax.pipelines.checks import check_call
 from skyreels_jax.pipelines.df_plan import check_plan
 
