@@ -244,11 +244,13 @@ def run(args) -> int:
                 busy.append(job)
                 print(f"{job.output} is being made by another process: left to it")
                 continue
-            state = output_state(job)
+            state = output_state(job)  # again: another process may have written it since the first look
             if state == "same" or (state != "new" and not args.overwrite):
                 claim.release()
-                (conflicts.append(job) if state != "same" else None)
-                skipped += state == "same"
+                if state == "same":
+                    skipped += 1
+                else:
+                    conflicts.append(job)
                 continue
         try:
             if pipe is None:
