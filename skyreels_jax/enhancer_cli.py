@@ -10,7 +10,7 @@ def add_parser(commands) -> None:
     p.add_argument("prompt", nargs="+", help="one or more short prompts")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"Qwen2.5-Instruct folder or Hub id (default {DEFAULT_MODEL})")
-    p.add_argument("--max-new-tokens", type=cli_types.count(), default=2048)
+    p.add_argument("--max-new-tokens", type=int, default=2048)
     p.add_argument("--greedy", action="store_true", help="argmax decoding instead of the folder's sampling")
     p.add_argument("--seed", type=cli_types.seed, default=0)
     p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
