@@ -98,9 +98,11 @@ def read_header(path: Path) -> tuple[int, dict]:
             ok = isinstance(info["dtype"], str) and all(isinstance(d, int) and d >= 0 for d in info["shape"])
         except (KeyError, TypeError, ValueError):
             ok = False
-        if not ok or not 0 <= begin <= end <= data:
-            raise CheckpointError(f"{bad}: the entry of {key!r} is malformed or points past the end of the file "
-                                  "(corrupt or truncated; download it again)")
+        if not ok or not 0 <= begin <= end:
+            raise CheckpointError(f"{bad}: the entry of {key!r} is malformed (corrupt; download it again)")
+        if end > data:
+            raise CheckpointError(f"{path} is truncated: tensor {key!r} ends at byte {end} of {data} data bytes "
+                                  "(download it again)")
     return header_len, header
 
 
