@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
+from skyreels_jax import cli_types
+
 
 def add_parser(commands) -> None:
     p = commands.add_parser("caption", help="caption videos with SkyCaptioner-V1 (structured JSON + fused prompt)")
@@ -20,7 +22,7 @@ def add_parser(commands) -> None:
     p.add_argument("--out", help="JSONL file to append to and resume from")
     p.add_argument("--retries", type=int, default=2, help="extra tries when the output holds no valid JSON")
     p.add_argument("--greedy", action="store_true", help="argmax decoding instead of temperature 0.05 / 0.1")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli_types.seed, default=0)
     p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
 
 

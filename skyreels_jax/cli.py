@@ -2,10 +2,10 @@
 samplers (the sampler lab)."""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from skyreels_jax import captioner_cli, enhancer_cli, generate, samplers_cli
+from skyreels_jax import captioner_cli, cli_types, enhancer_cli, generate, samplers_cli
+from skyreels_jax.cli_errors import OneLineParser, reporting_errors
 from skyreels_jax.compilation_cache import ENV as CACHE_ENV
 from skyreels_jax.compilation_cache import enable_compilation_cache
 from skyreels_jax.conversion import cli as convert_cli
@@ -21,14 +21,18 @@ EPILOG = (f"Every command keeps compiled XLA programs in ${CACHE_ENV} when it is
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="skyreels-jax", description=__doc__, epilog=EPILOG)
+    return reporting_errors(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = OneLineParser(prog="skyreels-jax", description=__doc__, epilog=EPILOG)
     commands = parser.add_subparsers(dest="command", required=True)
     generate.add_parser(commands)
     demo = commands.add_parser("demo", help="text-to-video with the embedded toy model (no download)")
     demo.add_argument("--out", default="outputs/demo.mp4")
     demo.add_argument("--prompt", default=None, help='e.g. "a blue square moves up on a black background"')
-    demo.add_argument("--steps", type=int, default=20)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--steps", type=cli_types.count(1, 1000), default=20)
+    demo.add_argument("--seed", type=cli_types.seed, default=0)
     train_cli.add_parser(commands)
     preprocess_cli.add_parser(commands)
     enhancer_cli.add_parser(commands)
@@ -39,33 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     enable_compilation_cache()
     trim_heap_after_compiles()
-    try:
-        if args.command in convert_cli.COMMANDS:
-            return convert_cli.run(args)
-        if args.command == "plan":
-            return plan_cli.run(args)
-        if args.command == "samplers":
-            return samplers_cli.run(args)
-        if args.command == "generate":
-            return generate.run(args)
-        if args.command == "train":
-            return train_cli.run(args)
-        if args.command == "preprocess":
-            return preprocess_cli.run(args)
-        if args.command == "enhance":
-            return enhancer_cli.run(args)
-        if args.command == "caption":
-            return captioner_cli.run(args)
-        if args.command == "demo":
-            from skyreels_jax import demo as demo_module
+    runners = {"plan": plan_cli.run, "samplers": samplers_cli.run, "generate": generate.run, "train": train_cli.run,
+               "preprocess": preprocess_cli.run, "enhance": enhancer_cli.run, "caption": captioner_cli.run,
+               **{name: convert_cli.run for name in convert_cli.COMMANDS}}
+    if args.command in runners:
+        return runners[args.command](args)
+    if args.command == "demo":
+        from skyreels_jax import demo as demo_module
 
-            print(demo_module.__doc__.strip(), "\n")
-            prompt = args.prompt or demo_module.PROMPT
-            print(f"wrote {demo_module.run_demo(args.out, prompt=prompt, steps=args.steps, seed=args.seed)}")
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError, NotImplementedError) as e:
-        # a user error: one line that says what to change, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        print(demo_module.__doc__.strip(), "\n")
+        prompt = args.prompt or demo_module.PROMPT
+        print(f"wrote {demo_module.run_demo(args.out, prompt=prompt, steps=args.steps, seed=args.seed)}")
     return 0
 
 

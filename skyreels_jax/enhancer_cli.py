@@ -1,6 +1,7 @@
 """`skyreels-jax enhance "prompt"`: print the prompt enhancer's detailed caption for each prompt."""
 from __future__ import annotations
 
+from skyreels_jax import cli_types
 from skyreels_jax.enhancer import DEFAULT_MODEL
 
 
@@ -11,7 +12,7 @@ def add_parser(commands) -> None:
                    help=f"Qwen2.5-Instruct folder or Hub id (default {DEFAULT_MODEL})")
     p.add_argument("--max-new-tokens", type=int, default=2048)
     p.add_argument("--greedy", action="store_true", help="argmax decoding instead of the folder's sampling")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli_types.seed, default=0)
     p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import time
 from pathlib import Path
 
 from skyreels_jax import config_files
+from skyreels_jax.generate_jobs import Job, conflict_message, file_id, make_jobs, output_state
+from skyreels_jax.output_claims import try_claim
 from skyreels_jax.parallel import distributed
 from skyreels_jax.pipelines import sampler_args as sampling
 from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
@@ -36,9 +37,13 @@ def add_parser(commands) -> None:
     p.add_argument("--shift", type=float, help="default: the model's (8 T2V/DF, 5 I2V)")
     p.add_argument("--seed", type=int, default=0)
     sampling.add_arguments(p)
-    p.add_argument("--fps", type=int, default=24, help="frame rate of the written file")
+    p.add_argument("--fps", type=int, default=24, help="frame rate of the written file (and of DF models' fps "
+                   "embedding)")
     p.add_argument("--output", type=Path, help="output .mp4 (single prompt)")
-    p.add_argument("--output-dir", type=Path, default=Path("outputs"), help="batch mode: where the videos go")
+    p.add_argument("--output-dir", type=Path, default=Path("outputs"), help="where videos without --output go; in "
+                   "batch mode NNNNN-PROMPT.mp4, numbered by prompt line")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output made with another request "
+                   "(one made with the same request is always kept)")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
     p.add_argument("--quantize", choices=["int8", "fp8", "int8-dynamic", "fp8-dynamic"],
                    help="quantize the DiT's and text encoder's block weights: int8 or fp8 weights (half of bf16), "
@@ -56,7 +61,7 @@ def add_parser(commands) -> None:
                     help="frames per block of the async schedule")
     df.add_argument("--causal-attention", action="store_true", default=DF_DEFAULTS["causal_attention"],
                     help="also mask attention block-causally")
-    df.add_argument("--base-num-frames", type=int, default=DF_DEFAULTS["base_num_frames"], help="frames per window")
+    df.add_argument("--base-num-frames", type=int, help="frames per window (default: the model's, 97 at 540P)")
     df.add_argument("--overlap-history", type=int, default=DF_DEFAULTS["overlap_history"],
                     help="frames shared by consecutive windows (e.g. 17)")
     df.add_argument("--addnoise-condition", type=float, default=DF_DEFAULTS["addnoise_condition"],
@@ -104,140 +109,231 @@ def apply_config(args) -> None:
         args.num_frames = sampling["num_frames"]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60].lower() or "video"
-
-
-def _size(args):
+def _size(args, first_image) -> tuple[int | None, int | None]:
+    """(height, width) asked for; None where the model's default applies."""
     if args.resolution:
         height, width = RESOLUTIONS[args.resolution]
-        if args.image:
-            from skyreels_jax.media import load_image
-
-            h, w = load_image(args.image).shape[:2]
-            if h > w:
-                height, width = width, height
-        return args.height or height, args.width or width
-    return args.height or 544, args.width or 960
+        if first_image is not None and first_image.shape[0] > first_image.shape[1]:
+            height, width = width, height
+        return (height if args.height is None else args.height, width if args.width is None else args.width)
+    return args.height, args.width
 
 
-def jobs(args) -> list[tuple[str, Path]]:
-    """(prompt, output path) for every video to make; batch outputs are numbered by line."""
-    if (args.prompt is None) == (args.prompts is None):
-        raise ValueError("give either --prompt or --prompts FILE")
-    if args.prompt is not None:
-        prompt = args.prompt[0] if len(args.prompt) == 1 else args.prompt
-        return [(prompt, args.output or Path("outputs") / f"{_slug(args.prompt[0])}-{args.seed}.mp4")]
-    if not args.prompts.exists():
-        raise FileNotFoundError(f"prompt file {args.prompts} does not exist")
-    lines = [line.strip() for line in args.prompts.read_text().splitlines()]
-    return [(p, args.output_dir / f"{i:05d}-{_slug(p)}.mp4") for i, p in enumerate(lines) if p]
+def plan(args):
+    """Every check of the command, before any model loads: (model folder, jobs, the pipeline call's settings)."""
+    from skyreels_jax.hub import resolve
+    from skyreels_jax.media import check_writable_folder, load_image, probe_video, read_video
+    from skyreels_jax.pipelines.call_args import folder_geometry, resolve_call
+    from skyreels_jax.pipelines.components import inspect_folder
+    from skyreels_jax.schedulers.schedules import NAMES
+
+    apply_config(args)
+    if not args.model:
+        raise ValueError("give --model (a folder or Hub id) or --config")
+    if args.processes_per_group != 1 and not args.distributed:
+        raise ValueError("--processes-per-group needs --distributed")
+    if args.distributed and args.prompts is None:
+        raise ValueError("--distributed is for batch mode: give --prompts FILE")
+    choices = sampling.choices(args)
+    args.loras = lora_files(args.lora)
+    mesh_shape(args.mesh, args.sequence_parallel)
+    folder = inspect_folder(resolve(args.model))
+    df = folder.mode == "diffusion_forcing"
+    if args.video and not df:
+        raise ValueError("--video (extension) needs a diffusion-forcing model")
+    first = None if args.image is None else load_image(args.image)
+    if args.end_image is not None:
+        load_image(args.end_image)
+    video_frames = None
+    if args.video is not None:
+        probe_video(args.video)
+        video_frames = len(read_video(args.video))
+    if args.prompts is not None:
+        check_writable_folder(args.output_dir)
+    height, width = _size(args, first)
+    df_args = dict(ar_step=args.ar_step, causal_block_size=args.causal_block_size,
+                   base_num_frames=args.base_num_frames, overlap_history=args.overlap_history,
+                   addnoise_condition=args.addnoise_condition, overlap_mode=args.overlap_mode,
+                   causal_attention=args.causal_attention)
+    geometry = folder_geometry(folder)
+    named_schedule = choices.get("schedule") is None or choices["schedule"] in NAMES
+
+    def request_of(prompt) -> dict:
+        call = resolve_call(folder.mode, folder.defaults, geometry, prompt=prompt,
+                            negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
+                            video=args.video, video_frames=video_frames, num_frames=args.num_frames, height=height,
+                            width=width, num_steps=args.steps, guidance_scale=args.guidance_scale, shift=args.shift,
+                            seed=args.seed, fps=args.fps, df_args=df_args, teacache_threshold=args.teacache)
+        steps = call["num_steps"]
+        if steps is None and named_schedule:  # a schedule file brings its own length
+            steps = folder.defaults["num_steps"]
+        request = dict(prompt=prompt, model=str(args.model), mode=folder.mode,
+                       negative_prompt=(folder.defaults["negative_prompt"] if args.negative_prompt is None
+                                        else args.negative_prompt),
+                       image=file_id(args.image), end_image=file_id(args.end_image),
+                       num_frames=call["num_frames"], height=call["height"], width=call["width"], num_steps=steps,
+                       guidance_scale=call["guidance_scale"], shift=call["shift"], seed=call["seed"],
+                       fps=call["fps"], **choices, teacache_threshold=call["teacache_threshold"],
+                       dtype=args.dtype, quantize=args.quantize, prompt_enhancer=args.prompt_enhancer)
+        if args.loras:
+            request["loras"] = [{**file_id(path), "strength": strength} for path, strength in args.loras]
+        if not named_schedule:
+            request["schedule"] = file_id(choices["schedule"])
+        if df:
+            request.update(video=file_id(args.video), **{k: call[k] for k in df_args})
+        return request
+
+    jobs = make_jobs(args.prompt, args.prompts, args.output, args.output_dir, request_of)
+    return folder, jobs
+
+
+def lora_files(texts: list[str]) -> list[tuple[str, float]]:
+    """--lora PATH[:STRENGTH] values as (path, strength), each file checked to exist."""
+    from skyreels_jax.models.dit.lora_files import parse_lora_arg
+
+    loras = [parse_lora_arg(text) for text in texts]
+    for path, _ in loras:
+        if not Path(path).is_file():
+            raise ValueError(f"--lora {path}: no such file")
+    return loras
+
+
+def _call_settings(job: Job, df: bool) -> dict:
+    """The pipeline call's keyword arguments for a job (everything but the prompt)."""
+    r = job.request
+    settings = dict(negative_prompt=r["negative_prompt"], image=None if r["image"] is None else r["image"]["path"],
+                    end_image=None if r["end_image"] is None else r["end_image"]["path"],
+                    **{k: r[k] for k in ("num_frames", "height", "width", "num_steps", "guidance_scale", "shift",
+                                         "seed")},
+                    **{k: r[k] for k in ("scheduler", "guidance") if k in r})
+    if "schedule" in r:
+        settings["schedule"] = r["schedule"]["path"] if isinstance(r["schedule"], dict) else r["schedule"]
+    if isinstance(settings.get("guidance"), dict) and "interval" in settings["guidance"]:
+        settings["guidance"] = {**settings["guidance"], "interval": tuple(settings["guidance"]["interval"])}
+    if df:
+        settings.update(video=None if r["video"] is None else r["video"]["path"], fps=r["fps"],
+                        **{k: r[k] for k in DF_DEFAULTS})
+    if r["teacache_threshold"] is not None:
+        settings["teacache_threshold"] = r["teacache_threshold"]
+    return settings
 
 
 def run(args) -> int:
     import jax.numpy as jnp
 
-    from skyreels_jax.media import write_video
+    from skyreels_jax.compilation_cache import enable_compilation_cache
     from skyreels_jax.pipelines import load_pipeline
 
-    apply_config(args)
-    from skyreels_jax.compilation_cache import enable_compilation_cache
-
+    folder, jobs = plan(args)  # raises on any bad value before a model loads
     enable_compilation_cache(args.compilation_cache)
-    if not args.model:
-        raise ValueError("give --model (a folder or Hub id) or --config")
-    args.num_frames = args.num_frames or 97
-    choices = sampling.choices(args)  # checked before anything loads
-    todo = jobs(args)
+    batch = args.prompts is not None
+    states = {job.output: output_state(job) for job in jobs}
+    conflicts = [] if args.overwrite else [j for j in jobs if states[j.output] in ("different", "unknown")]
+    if conflicts and (not batch or args.distributed):
+        raise FileExistsError(conflict_message(conflicts, batch))
+    todo = [j for j in jobs if j not in conflicts]
     writer, devices = True, None
     if args.distributed:
         todo, writer, devices, done = _join_hosts(args, todo)
     else:
-        if args.processes_per_group != 1:
-            raise ValueError("--processes-per-group needs --distributed")
-        done = [out.exists() for _, out in todo]
-    height, width = _size(args)
+        done = [states[j.output] == "same" for j in todo]
     pending = [job for job, finished in zip(todo, done) if not finished]
-    if len(pending) < len(todo):
-        print(f"skipping {len(todo) - len(pending)} video(s) already written")
-    if not pending:
-        return _finish(args)
+    skipped = len(todo) - len(pending)
+    if skipped:
+        print(f"skipping {skipped} video(s) already written with the same request")
     dtype = None if args.dtype is None else jnp.dtype(args.dtype)
-    originals = {out: prompt for prompt, out in pending}
-    if args.prompt_enhancer:
+    prompts = {job.output: job.prompt for job in pending}
+    if pending and args.prompt_enhancer:
         if args.image:
             print("--prompt-enhancer is skipped with --image (as the reference does)")
         else:
             from skyreels_jax.enhancer import enhance_prompts
 
-            texts = [p if isinstance(p, str) else " ".join(p) for p, _ in pending]
-            enhanced = enhance_prompts(args.prompt_enhancer, texts, seed=args.seed, dtype=dtype)
-            pending = [(e, out) for e, (_, out) in zip(enhanced, pending)]
-    from skyreels_jax.models.dit.lora_files import parse_lora_arg
-
-    loras = [parse_lora_arg(text) for text in args.lora]
-    for path, _ in loras:
-        if not Path(path).is_file():
-            raise ValueError(f"--lora {path}: no such file")
-    if args.mesh == "auto":
-        args.mesh, args.sequence_parallel = auto_mesh(args, devices, (height, width), dtype)
-    mesh = group_mesh(args.mesh, args.sequence_parallel, devices)
-    overrides = {"sequence_parallel": args.sequence_parallel} if args.sequence_parallel else None
-    pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache, low_memory=args.low_memory,
-                         dit_overrides=overrides, quantize=args.quantize, loras=loras)
-    settings = dict(negative_prompt=args.negative_prompt, image=args.image, end_image=args.end_image,
-                    num_frames=args.num_frames, height=height, width=width, num_steps=args.steps,
-                    guidance_scale=args.guidance_scale, shift=args.shift, seed=args.seed, **choices)
-    if pipe.mode == "diffusion_forcing":
-        settings.update(video=args.video, ar_step=args.ar_step, causal_block_size=args.causal_block_size,
-                        causal_attention=args.causal_attention, base_num_frames=args.base_num_frames,
-                        overlap_history=args.overlap_history, addnoise_condition=args.addnoise_condition,
-                        overlap_mode=args.overlap_mode, fps=args.fps)
-    elif args.video:
-        raise ValueError("--video (extension) needs a diffusion-forcing model")
-    if args.teacache is not None:
-        settings["teacache_threshold"] = args.teacache
-    for prompt, out in pending:
-        start = time.perf_counter()
-        work = None
-        if pipe.mode == "diffusion_forcing" and args.processes_per_group == 1:
-            # (a group of processes does not resume windows: their disks may disagree on what is finished)
-            work = args.work_dir or out.with_name(out.name + ".work")
-        video = pipe(prompt, **settings, **({"work_dir": work} if work else {}))
-        if not writer:  # another process of this group writes it
-            continue
-        meta = dict(prompt=prompt, original_prompt=originals[out], model=str(args.model), mode=pipe.mode,
-                    **{**settings, "fps": args.fps, **sampling.record(pipe.stats)},
-                    mesh=None if mesh is None else dict(mesh.shape),
-                    sequence_parallel=args.sequence_parallel, quantize=args.quantize,
-                    loras=[[str(path), strength] for path, strength in loras],
-                    resolved_defaults=pipe.folder.defaults,
-                    seconds=round(time.perf_counter() - start, 1))
-        write_video(out, video, fps=args.fps, metadata=meta)
-        if work is not None and args.work_dir is None:
-            shutil.rmtree(work, ignore_errors=True)
-        skipped = pipe.stats.get("teacache_skipped")
-        cached = "" if skipped is None else f", teacache skipped {skipped} of {pipe.stats['steps']} steps"
-        print(f"wrote {out} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s{cached})")
+            texts = [p if isinstance(p, str) else " ".join(p) for p in prompts.values()]
+            prompts = dict(zip(prompts, enhance_prompts(args.prompt_enhancer, texts, seed=args.seed, dtype=dtype)))
+    pipe = mesh = None
+    made, busy = 0, []
+    for job in pending:
+        claim = None
+        if not args.distributed:  # processes sharing the folder make each video once
+            claim = try_claim(job.output)
+            if claim is None:
+                busy.append(job)
+                print(f"{job.output} is being made by another process: left to it")
+                continue
+            state = output_state(job)  # again: another process may have written it since the first look
+            if state == "same" or (state != "new" and not args.overwrite):
+                claim.release()
+                if state == "same":
+                    skipped += 1
+                else:
+                    conflicts.append(job)
+                continue
+        try:
+            if pipe is None:
+                if args.mesh == "auto":
+                    size = (job.request["height"], job.request["width"])
+                    args.mesh, args.sequence_parallel = auto_mesh(args, devices, size, dtype, folder)
+                mesh = group_mesh(args.mesh, args.sequence_parallel, devices)
+                overrides = {"sequence_parallel": args.sequence_parallel} if args.sequence_parallel else None
+                pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache,
+                                     low_memory=args.low_memory, dit_overrides=overrides, quantize=args.quantize,
+                                     loras=args.loras)
+            made += _make(args, pipe, mesh, job, prompts[job.output], writer)
+        finally:
+            if claim is not None:
+                claim.release()
+    if batch:
+        print(f"done: {made} written, {skipped} already there, {len(busy)} made by other processes, "
+              f"{len(conflicts)} kept (another request)")
+    if conflicts:
+        raise FileExistsError(conflict_message(conflicts, batch))
     return _finish(args)
 
 
-def auto_mesh(args, devices, size: tuple[int, int], dtype) -> tuple[str | None, str | None]:
+def _make(args, pipe, mesh, job: Job, prompt, writer: bool) -> int:
+    """Generate one video and write it with its sidecar; 1 if this process wrote it."""
+    from skyreels_jax.media import write_video
+
+    start = time.perf_counter()
+    settings = _call_settings(job, pipe.mode == "diffusion_forcing")
+    work = None
+    if pipe.mode == "diffusion_forcing" and args.processes_per_group == 1:
+        # (a group of processes does not resume windows: their disks may disagree on what is finished)
+        work = args.work_dir or job.output.with_name(job.output.name + ".work")
+    video = pipe(prompt, **settings, **({"work_dir": work} if work else {}))
+    if not writer:  # another process of this group writes it
+        return 0
+    ran = {k: pipe.stats["call"][k] for k in ("num_frames", "height", "width", "guidance_scale", "shift", "seed",
+                                               "fps")}
+    meta = {"request": job.request, "prompt": prompt, "original_prompt": job.prompt, "model": str(args.model),
+            "mode": pipe.mode, **settings, **ran, **sampling.record(pipe.stats),
+            "mesh": None if mesh is None else dict(mesh.shape), "sequence_parallel": args.sequence_parallel,
+            "quantize": args.quantize, "loras": [[str(path), strength] for path, strength in args.loras],
+            "resolved_defaults": pipe.folder.defaults,
+            "seconds": round(time.perf_counter() - start, 1)}
+    write_video(job.output, video, fps=ran["fps"], metadata=meta)
+    if work is not None and args.work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    skipped = pipe.stats.get("teacache_skipped")
+    cached = "" if skipped is None else f", teacache skipped {skipped} of {pipe.stats['steps']} steps"
+    print(f"wrote {job.output} ({video.shape[0]} frames, {time.perf_counter() - start:.1f} s{cached})")
+    return 1
+
+
+def auto_mesh(args, devices, size: tuple[int, int], dtype, folder) -> tuple[str | None, str | None]:
     """(--mesh, --sequence-parallel) as the planner chooses them for this model, video size and devices."""
     import jax
     import jax.numpy as jnp
 
-    from skyreels_jax.hub import resolve
-    from skyreels_jax.pipelines.components import inspect_folder
     from skyreels_jax.planning.auto import auto_layout
 
-    if args.sequence_parallel:
-        raise ValueError("--mesh auto chooses the sequence parallelism too: drop --sequence-parallel")
     devices = jax.devices() if devices is None else devices
     if len(devices) == 1:
         return None, None
-    folder = inspect_folder(resolve(args.model))
-    frames = min(args.num_frames, args.base_num_frames) if folder.mode == "diffusion_forcing" else args.num_frames
+    frames = args.num_frames or folder.defaults["num_frames"]
+    if folder.mode == "diffusion_forcing":
+        frames = min(frames, args.base_num_frames or folder.defaults["base_num_frames"])
     dtype = dtype or (jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16)
     print(f"--mesh auto: compiling the programs of {frames} frames of {size[0]}x{size[1]} for {len(devices)} devices")
     layout = auto_layout(folder, jnp.dtype(dtype), (frames, *size), devices, args.low_memory,
@@ -256,10 +352,25 @@ def group_mesh(sizes: str | None, sequence_parallel: str | None, devices=None):
     from skyreels_jax.parallel import make_mesh
 
     devices = jax.devices() if devices is None else devices
+    shape = mesh_shape(sizes, sequence_parallel)
+    if shape is None:
+        return make_mesh(devices=devices) if len(devices) > 1 else None
+    try:
+        return make_mesh(*shape, devices=devices)
+    except ValueError as e:
+        raise ValueError(f"--mesh {sizes}: {e} (in this data-parallel group)") from None
+
+
+def mesh_shape(sizes: str | None, sequence_parallel: str | None) -> list[int] | None:
+    """The four sizes of --mesh D,F,C,T (None without --mesh), checked against --sequence-parallel."""
+    if sizes == "auto":
+        if sequence_parallel:
+            raise ValueError("--mesh auto chooses the sequence parallelism too: drop --sequence-parallel")
+        return None
     if sizes is None:
         if sequence_parallel:
             raise ValueError("--sequence-parallel needs --mesh with a context size > 1, e.g. --mesh 1,1,4,1")
-        return make_mesh(devices=devices) if len(devices) > 1 else None
+        return None
     try:
         shape = [int(x) for x in sizes.split(",")]
     except ValueError:
@@ -270,10 +381,7 @@ def group_mesh(sizes: str | None, sequence_parallel: str | None, devices=None):
     if shape[2] != 1 and not sequence_parallel:  # the context devices would idle
         raise ValueError(f"--mesh {sizes} splits the video over context devices: give --sequence-parallel ulysses "
                          "or ring (or a context size of 1)")
-    try:
-        return make_mesh(*shape, devices=devices)
-    except ValueError as e:
-        raise ValueError(f"--mesh {sizes}: {e} (in this data-parallel group)") from None
+    return shape
 
 
 def _join_hosts(args, todo):
@@ -287,12 +395,11 @@ def _join_hosts(args, todo):
     from skyreels_jax.parallel.batch import group_devices, group_share
     from skyreels_jax.parallel.distributed import initialize
 
-    if args.prompts is None:
-        raise ValueError("--distributed is for batch mode: give --prompts FILE")
     initialize(args.coordinator, args.num_processes, args.process_id)
     index, count, per_group = jax.process_index(), jax.process_count(), args.processes_per_group
     mine, writer = group_share(todo, index, count, per_group)
-    done = multihost_utils.process_allgather(np.array([out.exists() for _, out in todo] + [False]))  # [P, N + 1]
+    finished = [output_state(j) == "same" for j in todo]
+    done = multihost_utils.process_allgather(np.array(finished + [False]))  # [P, N + 1]
     group = index // per_group
     done, _ = group_share(done[group * per_group][:-1].tolist(), index, count, per_group)
     print(f"process {index} of {count} (group {group}): {len(mine)} of {len(todo)} video(s)")

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from skyreels_jax.checkpoints.errors import CheckpointError
 from skyreels_jax.nn.quant import quantize_array
 from skyreels_jax.nn.stack import is_stacked
 from skyreels_jax.parallel.placement import to_device
@@ -21,10 +22,6 @@ from skyreels_jax.parallel.rules import state_shardings
 
 # our parameter path -> [(checkpoint key, torch-to-ours conversion)], one entry per layer for "blocks"
 Plan = dict[tuple, list[tuple[str, Callable[[np.ndarray], np.ndarray]]]]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint does not match the model: a missing, unexpected or misshapen key."""
 
 
 def check_key_sets(expected: set[str], present: set[str], header: str, hint: str = "") -> None:

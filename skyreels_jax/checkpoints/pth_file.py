@@ -10,6 +10,8 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 
+from skyreels_jax.checkpoints.errors import CheckpointError
+
 
 def _import_torch():
     try:
@@ -20,6 +22,20 @@ def _import_torch():
     return torch
 
 
+def _load_weights_only(torch, path: Path):
+    """torch.load that never runs code from the file: a pickle that needs more than tensors is refused."""
+    import pickle
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path} holds a pickle that would run code to load (only plain tensors are read "
+                              "from .pth files): use a safetensors file, or convert it") from None
+    except (RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({str(e).splitlines()[0]}): "
+                              "download it again, or use a safetensors file") from None
+
+
 class PthFile:
     """Same interface as SafetensorsFolder: keys(), shape(key), read(key) -> numpy."""
 
@@ -28,7 +44,7 @@ class PthFile:
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path} does not exist")
         torch = _import_torch()
-        state = torch.load(str(self.path), map_location="cpu", weights_only=True, mmap=True)
+        state = _load_weights_only(torch, self.path)
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
         self._tensors = {k: v for k, v in state.items() if hasattr(v, "shape")}

@@ -14,6 +14,8 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 
+from skyreels_jax.checkpoints.errors import CheckpointError
+
 _DTYPES = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": ml_dtypes.bfloat16,
     "F8_E4M3": ml_dtypes.float8_e4m3fn, "F8_E5M2": ml_dtypes.float8_e5m2,
@@ -34,16 +36,13 @@ class SafetensorsFolder:
             raise FileNotFoundError(f"no .safetensors files in {self.folder}")
         self._entries: dict[str, tuple[Path, str, tuple[int, ...], int, int]] = {}
         for path in files:
-            with open(path, "rb") as f:
-                (header_len,) = struct.unpack("<Q", f.read(8))
-                header = json.loads(f.read(header_len))
+            header_len, header = read_header(path)
             for key, info in header.items():
-                if key == "__metadata__":
-                    continue
                 if key in self._entries:
-                    raise ValueError(f"key {key!r} appears in both {self._entries[key][0].name} and {path.name}")
+                    raise CheckpointError(f"key {key!r} appears in both {self._entries[key][0].name} and "
+                                          f"{path.name}")
                 if info["dtype"] not in _DTYPES:
-                    raise ValueError(f"{path.name}: tensor {key!r} has unsupported dtype {info['dtype']}")
+                    raise CheckpointError(f"{path}: tensor {key!r} has unsupported dtype {info['dtype']}")
                 begin, end = info["data_offsets"]
                 self._entries[key] = (path, info["dtype"], tuple(info["shape"]), 8 + header_len + begin, end - begin)
 
@@ -67,3 +66,52 @@ class SafetensorsFolder:
             if f.readinto(out.reshape(-1).view(np.uint8)) != nbytes:
                 raise ValueError(f"{path.name} is truncated: tensor {key!r} is cut short")
         return out
+
+
+MAX_HEADER = 100 * 2**20  # far above any real header (the 14B models' are ~100 KB)
+
+
+def read_header(path: Path) -> tuple[int, dict]:
+    """(header length, {key: entry}) of one .safetensors file, checked: a corrupt or truncated file is refused
+    in one line naming it, before any tensor is read."""
+    size = path.stat().st_size
+    bad = f"{path} is not a valid safetensors file"
+    with open(path, "rb") as f:
+        start = f.read(8)
+        if len(start) < 8:
+            raise CheckpointError(f"{bad}: it has {size} bytes, fewer than a header needs (download it again)")
+        (header_len,) = struct.unpack("<Q", start)
+        if header_len > min(MAX_HEADER, size - 8):
+            raise CheckpointError(f"{bad}: its header claims {header_len} bytes in a file of {size} (corrupt or "
+                                  "truncated; download it again)")
+        try:
+            header = json.loads(f.read(header_len))
+        except (UnicodeDecodeError, ValueError):
+            raise CheckpointError(f"{bad}: its header is not JSON (corrupt; download it again)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{bad}: its header is not a JSON object (corrupt; download it again)")
+    header.pop("__metadata__", None)
+    data = size - 8 - header_len
+    for key, info in header.items():
+        try:
+            begin, end = (int(x) for x in info["data_offsets"])
+            ok = isinstance(info["dtype"], str) and all(isinstance(d, int) and d >= 0 for d in info["shape"])
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok or not 0 <= begin <= end:
+            raise CheckpointError(f"{bad}: the entry of {key!r} is malformed (corrupt; download it again)")
+        if end > data:
+            raise CheckpointError(f"{path} is truncated: tensor {key!r} ends at byte {end} of {data} data bytes "
+                                  "(download it again)")
+    return header_len, header
+
+
+def read_config_json(path: Path) -> dict:
+    """A checkpoint's config.json as a dict; CheckpointError naming the file if it is not a JSON object."""
+    try:
+        config = json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} must hold a JSON object of config fields, got {type(config).__name__}")
+    return config

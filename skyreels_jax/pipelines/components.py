@@ -32,6 +32,13 @@ DEFAULTS = {
     "first_last_frame": dict(guidance_scale=5.0, shift=5.0),
     "diffusion_forcing": dict(guidance_scale=6.0, shift=8.0),
 }
+# size and length per published resolution (the reference CLIs'); a folder's generation_defaults.json wins
+RESOLUTION_DEFAULTS = {
+    "540P": dict(height=544, width=960, num_frames=97, base_num_frames=97),
+    "720P": dict(height=720, width=1280, num_frames=121, base_num_frames=121),
+}
+GENERATION_DEFAULTS = "generation_defaults.json"  # a folder's own defaults (the embedded toy model has one)
+DEFAULT_KEYS = ("height", "width", "num_frames", "base_num_frames", "num_steps", "guidance_scale", "shift")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +50,8 @@ class ModelFolder:
     vae: Path
     text_encoder: Path
     image_encoder: Path | None  # only image-to-video and first/last-frame models
-    defaults: dict              # guidance_scale, shift, num_steps, negative_prompt
+    defaults: dict              # guidance_scale, shift, num_steps, negative_prompt, height, width, num_frames,
+                                # base_num_frames
 
     @property
     def name(self) -> str:
@@ -88,11 +96,12 @@ def inspect_folder(root: str | Path) -> ModelFolder:
         mode = "diffusion_forcing"
     else:
         mode = {"t2v": "text_to_video", "i2v": "image_to_video", "flf2v": "first_last_frame"}[dit.config.variant]
-    defaults = dict(DEFAULTS[mode], num_steps=30,
+    defaults = dict(DEFAULTS[mode], num_steps=30, **_resolution(root),
                     negative_prompt=NEGATIVE_PROMPT_DF if mode == "diffusion_forcing" else NEGATIVE_PROMPT)
     scheduler_config = root / "scheduler" / "scheduler_config.json"
     if scheduler_config.exists():  # a diffusers folder states its own shift
         defaults["shift"] = float(json.loads(scheduler_config.read_text()).get("flow_shift", defaults["shift"]))
+    defaults.update(_own_defaults(root))
     return ModelFolder(root, layout, mode, transformer, vae, root, image_encoder, defaults)
 
 
@@ -104,5 +113,30 @@ def _converted_folder(root: Path | epath.Path) -> ModelFolder:
         raise FileNotFoundError(f"{root} is a converted checkpoint without a whole pipeline (missing "
                                 f"{', '.join(missing) or 'the mode'}): convert the full model repository")
     image_encoder = root / "image_encoder" if "image_encoder" in manifest["components"] else None
+    defaults = {**_resolution(root), **manifest["defaults"]}  # older manifests hold no size
     return ModelFolder(root, "converted", manifest["mode"], root / "transformer", root / "vae", root / "text_encoder",
-                       image_encoder, manifest["defaults"])
+                       image_encoder, defaults)
+
+
+def _resolution(root) -> dict:
+    """Size and length from the resolution in the folder's name (720P), else the 540P models'."""
+    return dict(RESOLUTION_DEFAULTS["720P" if "720P" in str(root).upper() else "540P"])
+
+
+def _own_defaults(root: Path) -> dict:
+    """The folder's generation_defaults.json: {key: value} for DEFAULT_KEYS, each checked."""
+    path = root / GENERATION_DEFAULTS
+    if not path.exists():
+        return {}
+    try:
+        own = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    unknown = sorted(set(own) - set(DEFAULT_KEYS)) if isinstance(own, dict) else ["(not an object)"]
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; it may set {', '.join(DEFAULT_KEYS)}")
+    for key, value in own.items():
+        kind = float if key in ("guidance_scale", "shift") else int
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise ValueError(f"{path}: {key} must be {'a number' if kind is float else 'an integer'}, got {value!r}")
+    return {k: (float(v) if k in ("guidance_scale", "shift") else v) for k, v in own.items()}

@@ -26,7 +26,7 @@ from skyreels_jax.models.vae import load_vae
 from skyreels_jax.nn.quant import check_mode
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import diffusion_forcing
-from skyreels_jax.pipelines.checks import check_call
+from skyreels_jax.pipelines.call_args import Geometry, resolve_call
 from skyreels_jax.pipelines.components import ModelFolder, inspect_folder
 from skyreels_jax.pipelines.conditioning import decode_to_uint8, image_condition
 from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
@@ -87,6 +87,10 @@ class Pipeline:
         return context
 
     @property
+    def geometry(self) -> Geometry:
+        return Geometry(self.vae.config.spatial_scale, tuple(self.dit.config.patch_size[1:]), self.vae.config.z_dim)
+
+    @property
     def encoding_vae(self):
         """The VAE that encodes images and videos: its encoder half, loaded on first use. A call
         without an image or a video to extend never loads it (it is about 40 % of the VAE)."""
@@ -98,10 +102,11 @@ class Pipeline:
 
     @_under_mesh
     def __call__(self, prompt: str | list[str], negative_prompt: str | None = None, image=None, end_image=None,
-                 video=None, num_frames: int = 97, height: int = 544, width: int = 960, num_steps: int | None = None,
+                 video=None, num_frames: int | None = None, height: int | None = None, width: int | None = None,
+                 num_steps: int | None = None,
                  guidance_scale: float | None = None, shift: float | None = None, seed: int = 0, latents=None,
                  ar_step: int = DF_DEFAULTS["ar_step"], causal_block_size: int = DF_DEFAULTS["causal_block_size"],
-                 base_num_frames: int = DF_DEFAULTS["base_num_frames"],
+                 base_num_frames: int | None = None,
                  overlap_history: int | None = DF_DEFAULTS["overlap_history"],
                  addnoise_condition: float = DF_DEFAULTS["addnoise_condition"], fps: int = 24,
                  overlap_mode: str = DF_DEFAULTS["overlap_mode"],
@@ -119,14 +124,19 @@ class Pipeline:
         df_args = dict(ar_step=ar_step, causal_block_size=causal_block_size, base_num_frames=base_num_frames,
                        overlap_history=overlap_history, addnoise_condition=addnoise_condition,
                        overlap_mode=overlap_mode, causal_attention=causal_attention)
-        check_call(self.mode, prompt, image, end_image, video, num_frames, height, width, latents,
-                   self.vae.config.z_dim, df_args, teacache_threshold, self.vae.config.spatial_scale,
-                   self.dit.config.patch_size[1:])
         if output not in ("frames", "latents"):
             raise ValueError(f"output must be 'frames' or 'latents', got {output!r}")
-        self.stats = {}
-        guidance_scale = self.folder.defaults["guidance_scale"] if guidance_scale is None else guidance_scale
-        shift = self.folder.defaults["shift"] if shift is None else shift
+        frames_given = None if video is None or isinstance(video, (str, Path)) else len(video)
+        call = resolve_call(self.mode, self.folder.defaults, self.geometry, prompt=prompt,
+                            negative_prompt=negative_prompt, image=image, end_image=end_image, video=video,
+                            video_frames=frames_given, num_frames=num_frames, height=height, width=width,
+                            num_steps=num_steps, guidance_scale=guidance_scale, shift=shift, seed=seed,
+                            latents=latents, fps=fps, df_args=df_args, teacache_threshold=teacache_threshold)
+        num_frames, height, width, seed, fps = (call[k] for k in ("num_frames", "height", "width", "seed", "fps"))
+        guidance_scale, shift, base_num_frames = call["guidance_scale"], call["shift"], call["base_num_frames"]
+        ar_step, causal_block_size = call["ar_step"], call["causal_block_size"]
+        overlap_history, addnoise_condition = call["overlap_history"], call["addnoise_condition"]
+        self.stats = {"call": call}  # what this call ran with, the folder's defaults filled in
         sampler = make_sampler(self.scheduler if scheduler is None else scheduler, schedule, guidance,
                                num_steps=num_steps, shift=shift, guidance_scale=guidance_scale,
                                default_steps=self.folder.defaults["num_steps"])

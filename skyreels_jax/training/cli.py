@@ -6,7 +6,7 @@ Values given with --set are read as the field's type (`--set optim.lr=1e-4 --set
 """
 from __future__ import annotations
 
-from skyreels_jax import config_files
+from skyreels_jax import cli_types, config_files
 from skyreels_jax.parallel import distributed
 
 
@@ -15,7 +15,8 @@ def add_parser(subparsers):
                               description=__doc__)
     config_files.add_arguments(p, "configs/train/tiny_flow.py", required=True)
     p.add_argument("--workdir", help="where checkpoints and metrics go (overrides the config's workdir)")
-    p.add_argument("--stop-after", type=int, help="stop after this step (the run resumes from its last checkpoint)")
+    p.add_argument("--stop-after", type=cli_types.count(),
+                   help="stop after this step (the run resumes from its last checkpoint)")
     distributed.add_arguments(p, "multi-host (every process runs this command; the workdir must be shared)")
     return p
 

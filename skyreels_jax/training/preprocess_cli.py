@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from skyreels_jax import cli_types
 from skyreels_jax.parallel import distributed
 
 
@@ -23,18 +24,19 @@ def add_parser(subparsers):
     src.add_argument("--captions", help=".jsonl ({\"file\", \"caption\"} per line) or .csv (file,caption)")
     src.add_argument("--dataset", help="a prepared VideoTextPairs dataset folder (from --import-only)")
     p.add_argument("--out", required=True, help="output folder (shards/ and dataset/ go there)")
-    p.add_argument("--frames", type=int, default=97, help="frames per clip, 4k+1")
-    p.add_argument("--height", type=int, default=544)
-    p.add_argument("--width", type=int, default=960)
-    p.add_argument("--fps", type=int, help="take every round(source fps / FPS)-th frame (default: every frame)")
+    p.add_argument("--frames", type=cli_types.count(1, 100_001), default=97, help="frames per clip, 4k+1")
+    p.add_argument("--height", type=cli_types.count(1, 4096), default=544)
+    p.add_argument("--width", type=cli_types.count(1, 4096), default=960)
+    p.add_argument("--fps", type=cli_types.count(1, 1000),
+                   help="take every round(source fps / FPS)-th frame (default: every frame)")
     enc = p.add_argument_group("encoders")
     enc.add_argument("--model", help="a model folder: its VAE, text encoder (and image encoder with --i2v)")
     enc.add_argument("--vae", help="a VAE folder or Wan2.1_VAE.pth (overrides the model's)")
     enc.add_argument("--text-encoder", help="a UMT5 folder (overrides the model's)")
     enc.add_argument("--image-encoder", help="a CLIP vision folder (overrides the model's)")
     enc.add_argument("--i2v", action="store_true", help="also store condition latents and CLIP features")
-    p.add_argument("--batch-size", type=int, default=1, help="clips encoded together")
-    p.add_argument("--shard-size", type=int, default=64, help="inputs per shard (the unit of resuming)")
+    p.add_argument("--batch-size", type=cli_types.count(), default=1, help="clips encoded together")
+    p.add_argument("--shard-size", type=cli_types.count(), default=64, help="inputs per shard (the unit of resuming)")
     p.add_argument("--on-bad", choices=["raise", "skip"], default="raise",
                    help="a corrupt or short video or a missing caption: stop (raise) or skip and count it")
     p.add_argument("--import-only", action="store_true", help="write the decoded clips (VideoTextPairs), no encoding")

@@ -1,10 +1,9 @@
 """Find a DiT folder and read its config.json, in the original or the diffusers layout."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
+from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder, read_config_json
 from skyreels_jax.models.dit.model import DiTConfig
 
 
@@ -20,7 +19,7 @@ def find_transformer_folder(path: str | Path) -> tuple[Path, str, dict]:
     if not config_file.exists():
         raise FileNotFoundError(f"no config.json in {folder}: expected an original SkyReels-V2 folder "
                                 "(config.json + model*.safetensors) or a diffusers transformer/ folder")
-    config = json.loads(config_file.read_text())
+    config = read_config_json(config_file)
     if "num_attention_heads" in config:
         return folder, "diffusers", config
     if "num_heads" in config and "dim" in config:

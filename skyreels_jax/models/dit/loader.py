@@ -37,8 +37,13 @@ class DiTCheckpoint:
         folder, layout, raw_config = find_transformer_folder(path)
         source = SafetensorsFolder(folder)
         if config is None:
-            config = (config_from_diffusers(raw_config) if layout == "diffusers"
-                      else config_from_original(raw_config, source))
+            try:
+                config = (config_from_diffusers(raw_config) if layout == "diffusers"
+                          else config_from_original(raw_config, source))
+            except KeyError as e:
+                raise CheckpointError(f"{folder / 'config.json'}: the field {e} is missing") from None
+            except (TypeError, ValueError) as e:  # a field of the wrong type or value
+                raise CheckpointError(f"{folder / 'config.json'}: {e}") from None
         elif isinstance(config, Mapping):
             config = DiTConfig(**dict(config))
         return cls(folder, layout, dataclasses.replace(config, **overrides), source)

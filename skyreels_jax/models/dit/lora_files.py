@@ -22,7 +22,8 @@ import jax
 import numpy as np
 from flax import nnx
 
-from skyreels_jax.checkpoints.fill import CheckpointError, layer_sharding
+from skyreels_jax.checkpoints.errors import CheckpointError
+from skyreels_jax.checkpoints.fill import layer_sharding
 from skyreels_jax.models.dit import keys as dit_keys
 from skyreels_jax.parallel.placement import to_device
 

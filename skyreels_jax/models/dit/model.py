@@ -19,6 +19,7 @@ from flax import nnx
 from skyreels_jax.models.dit.block import TOKENS, Block, Head, ImageEmbedding, PatchEmbed
 from skyreels_jax.models.dit.checks import check_inputs
 from skyreels_jax.nn import MLP, Embed, Linear, rope_tables, timestep_embedding
+from skyreels_jax.nn.config_types import check_field_types
 from skyreels_jax.nn.dtypes import DtypeConfig
 from skyreels_jax.nn.embeddings import gelu_tanh
 from skyreels_jax.nn.jit import jit_call
@@ -53,6 +54,7 @@ class DiTConfig(DtypeConfig):
     remat: bool = False                 # rematerialise each block in the backward pass
 
     def __post_init__(self):
+        check_field_types(self)
         if self.dim % self.num_heads:
             raise ValueError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")
         if (self.dim // self.num_heads) % 2:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from flax import nnx
 from skyreels_jax.checkpoints.converted import Source, abstract_state
 from skyreels_jax.checkpoints.fill import CheckpointError, check_plans
 from skyreels_jax.checkpoints.pth_file import PthFile
-from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder
+from skyreels_jax.checkpoints.safetensors_folder import SafetensorsFolder, read_config_json
 from skyreels_jax.models.vae import keys as vae_keys
 from skyreels_jax.models.vae.model import PARTS, VAEConfig, WanVAE, check_parts
 from skyreels_jax.parallel.placement import to_device
@@ -34,7 +33,19 @@ def find_vae(path: str | Path):
     if (p / "model_index.json").exists():
         p = p / "vae"
     if (p / "config.json").exists():
-        return SafetensorsFolder(p), "diffusers", config_from_diffusers(json.loads((p / "config.json").read_text()))
+        config = read_config_json(p / "config.json")
+        if "dim" in config and "num_heads" in config:  # an original SkyReels-V2 repository: its VAE is the .pth
+            pths = sorted(p.glob("*VAE*.pth"))
+            if len(pths) != 1:
+                raise FileNotFoundError(f"{p} is a SkyReels-V2 model folder (its config.json is the DiT's) without "
+                                        "one Wan2.1_VAE.pth: give the VAE file or a diffusers vae/ folder")
+            return PthFile(pths[0]), "original", VAEConfig()
+        try:
+            return SafetensorsFolder(p), "diffusers", config_from_diffusers(config)
+        except (TypeError, ValueError) as e:
+            if isinstance(e, CheckpointError):
+                raise
+            raise CheckpointError(f"{p / 'config.json'}: {e}") from None
     pths = sorted(p.glob("*VAE*.pth")) or sorted(p.glob("*.pth"))
     if len(pths) == 1:
         return PthFile(pths[0]), "original", VAEConfig()

@@ -22,6 +22,7 @@ from flax import nnx
 
 from skyreels_jax.models.vae.blocks import CausalConv3d, ChannelRMSNorm, MidBlock, Resample, ResBlock
 from skyreels_jax.models.vae.split import latent_spec
+from skyreels_jax.nn.config_types import check_field_types
 from skyreels_jax.nn.jit import jit, jit_call
 from skyreels_jax.parallel.mesh import current_mesh
 
@@ -49,6 +50,7 @@ class VAEConfig:
     param_dtype: str = "float32"
 
     def __post_init__(self):
+        check_field_types(self)
         for name in ("dim_mult", "temporal_downsample", "latents_mean", "latents_std"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if len(self.temporal_downsample) != len(self.dim_mult) - 1:
