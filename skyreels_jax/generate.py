@@ -189,9 +189,9 @@ def plan(args):
 
 def lora_files(texts: list[str]) -> list[tuple[str, float]]:
     """--lora PATH[:STRENGTH] values as (path, strength), each file checked to exist."""
-    from skyreels_jax.models.dit.lora_files import parse_lora_arg
+    from skyreels_jax.values import path_and_strength
 
-    loras = [parse_lora_arg(text) for text in texts]
+    loras = [path_and_strength(text) for text in texts]
     for path, _ in loras:
         if not Path(path).is_file():
             raise ValueError(f"--lora {path}: no such file")

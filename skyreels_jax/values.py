@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 
 SEED_MAX = 2**32 - 1  # the reference draws seeds in [0, 2^32); jax keys take them whole
 
@@ -41,3 +42,12 @@ def text(name: str, value) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a string; got {type(value).__name__}")
     return value
+
+
+def path_and_strength(text: str) -> tuple[str, float]:
+    """'PATH[:STRENGTH]' (a LoRA file and its weight) -> (path, strength); the strength defaults to 1."""
+    path, sep, strength = text.rpartition(":")
+    if not sep or not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", strength):
+        return text, 1.0
+    return path, real(f"the strength of {path}", float(strength), -1e3, 1e3)
+

@@ -6,7 +6,8 @@ from safetensors.torch import save_file
 
 from skyreels_jax import load_transformer
 from skyreels_jax.checkpoints.fill import CheckpointError
-from skyreels_jax.models.dit.lora_files import merge_loras, parse_lora_arg
+from skyreels_jax.models.dit.lora_files import merge_loras
+from skyreels_jax.values import path_and_strength
 from tests.dit_fixtures import build_reference, reference_forward, save_diffusers, to_original_name
 
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
@@ -85,8 +86,8 @@ def test_keys_that_match_nothing_are_named(base, tmp_path):
     with pytest.raises(CheckpointError, match=r"match no layer of this DiT, e.g. \['blocks.0.attn9.to_q'\]"):
         merge_loras(load_transformer(base), [(tmp_path / "x.safetensors", 1.0)])
     merge_loras(load_transformer(base), [(tmp_path / "x.safetensors", 1.0)], allow_unmatched=True)
-    assert parse_lora_arg("a/b.safetensors:0.5") == ("a/b.safetensors", 0.5)
-    assert parse_lora_arg("C:/x.safetensors") == ("C:/x.safetensors", 1.0)
+    assert path_and_strength("a/b.safetensors:0.5") == ("a/b.safetensors", 0.5)
+    assert path_and_strength("C:/x.safetensors") == ("C:/x.safetensors", 1.0)
 
 
 def test_generate_lora_on_the_toy_model_changes_the_video_and_records_it(tmp_path):

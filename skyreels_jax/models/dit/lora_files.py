@@ -14,7 +14,6 @@ a sharded model is merged shard by shard, never gathered.
 from __future__ import annotations
 
 import functools
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,17 +29,6 @@ from skyreels_jax.parallel.placement import to_device
 PREFIXES = ("base_model.model.", "transformer.", "diffusion_model.", "model.")
 SUFFIXES = {".lora_A.weight": "down", ".lora_down.weight": "down", ".lora_B.weight": "up",
             ".lora_up.weight": "up", ".alpha": "alpha", ".diff": "diff", ".diff_b": "diff_b"}
-
-
-def parse_lora_arg(text: str) -> tuple[str, float]:
-    """'PATH[:STRENGTH]' -> (path, strength); the strength defaults to 1."""
-    path, sep, strength = text.rpartition(":")
-    if sep and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", strength):
-        value = float(strength)
-        if not np.isfinite(value):
-            raise ValueError(f"--lora {text}: the strength must be a finite number")
-        return path, value
-    return text, 1.0
 
 
 def module_names(model) -> dict[str, tuple[tuple, int | None]]:
