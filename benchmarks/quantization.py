@@ -136,9 +136,13 @@ def print_load(records: dict, outs: dict, layers: int) -> None:
     print("| mode | RSS before | peak while loading | after loading | peak with one forward | "
           "rel. difference vs bfloat16 |\n|---|---|---|---|---|---|")
     for mode, r in records.items():
-        err = np.linalg.norm(outs[mode].astype(np.float64) - ref) / np.linalg.norm(ref)
+        err = rel_error(outs[mode], ref)
         print(f"| {mode} | {r['before']:.0f} | {r['load_peak']:.0f} | {r['loaded']:.0f} | {r['run_peak']:.0f} | "
               f"{err:.2e} |")
+
+
+def rel_error(out: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.linalg.norm(out.astype(np.float64) - ref) / np.linalg.norm(ref))
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -183,7 +187,7 @@ def main() -> None:
         print("| mode | rel. error vs float32 | weights (30 layers) | warm forward | first call | RSS model "
               "| warm peak RSS |\n|---|---|---|---|---|---|---|")
         for mode, r in records.items():
-            err = np.linalg.norm(outs[mode].astype(np.float64) - ref) / np.linalg.norm(ref)
+            err = rel_error(outs[mode], ref)
             print(f"| {mode} | {err:.2e} | {weight_bytes(mode) / 2**30:.2f} GiB | {r['time_s']:.2f} s | "
                   f"{r['first_s']:.1f} s | {r['rss_model_mib']:.0f} MiB | {r['warm_peak_mib']:.0f} MiB |")
         return
