@@ -109,3 +109,28 @@ def test_generate_lora_on_the_toy_model_changes_the_video_and_records_it(tmp_pat
     meta = json.loads((tmp_path / "l.mp4.json").read_text())
     assert meta["loras"] == [[str(tmp_path / "toy.safetensors"), 0.7]]
     assert (tmp_path / "plain.mp4").read_bytes() != (tmp_path / "l.mp4").read_bytes()
+
+
+def test_lora_then_quantize_in_load_pipeline(tmp_path):
+    from flax import nnx
+
+    from skyreels_jax.models.quantization import quantize
+    from skyreels_jax.pipelines import load_pipeline
+
+    dit = load_pipeline("toy").dit
+    torch.manual_seed(4)
+    save_file({"diffusion_model.blocks.1.self_attn.q.lora_down.weight": torch.randn(2, dit.config.dim),
+               "diffusion_model.blocks.1.self_attn.q.lora_up.weight": torch.randn(dit.config.dim, 2)},
+              str(tmp_path / "q.safetensors"))
+    pipe = load_pipeline("toy", quantize="int8", low_memory=True, loras=[(tmp_path / "q.safetensors", 0.5)])
+    want = quantize(merge_loras(dit, [(tmp_path / "q.safetensors", 0.5)]), "int8")
+
+    def params(model):
+        return {p: np.asarray(v.get_value()) for p, v in nnx.to_flat_state(nnx.state(model))}
+
+    got, expected = params(pipe.dit), params(want)
+    assert got.keys() == expected.keys() and all(np.array_equal(got[p], expected[p]) for p in expected)
+    assert pipe.quantize == "int8"
+    for _ in range(2):   # loaded on first use, freed, loaded again: quantized each time
+        assert pipe.text_encoder.get().model.blocks.attn.q.quant == "int8"
+        pipe.text_encoder.free()

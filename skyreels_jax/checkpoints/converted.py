@@ -45,7 +45,7 @@ from skyreels_jax.checkpoints.orbax_io import (
     stored,
 )
 from skyreels_jax.hub import is_remote
-from skyreels_jax.nn.quant import quantize_weight
+from skyreels_jax.nn.quant import quantize_weight, scale_path
 from skyreels_jax.nn.stack import is_stacked
 
 FORMAT = 2          # 2: stacked blocks stored one leaf per layer; 1: stored stacked
@@ -124,11 +124,6 @@ def _stream(source: Source, path: tuple, shape: tuple, dtype: str | None, quanti
 
 
 _quantize_weight = jax.jit(quantize_weight, static_argnums=1)
-
-
-def scale_path(kernel: tuple) -> tuple:
-    """Where a quantized kernel's per-output-channel scale lives: beside it in its Linear."""
-    return kernel[:-1] + ("scale",)
 
 
 def write_component(source: Source, folder, dtype: str | None, origin: str,

@@ -15,7 +15,7 @@ import numpy as np
 from flax import nnx
 
 from skyreels_jax.checkpoints.errors import CheckpointError
-from skyreels_jax.nn.quant import quantize_array
+from skyreels_jax.nn.quant import quantize_array, scale_path
 from skyreels_jax.nn.stack import is_stacked
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.parallel.rules import state_shardings
@@ -93,7 +93,7 @@ def fill_state(state, plan: Plan, source, where, mesh=None, quantized: dict | No
     shardings = state_shardings(state, mesh) if mesh is not None else {}
     quantized = quantized or {}
     variables = dict(nnx.to_flat_state(state))
-    scales = {kernel[:-1] + ("scale",) for kernel in quantized}
+    scales = {scale_path(kernel) for kernel in quantized}
     for path, variable in variables.items():
         if path in scales:
             continue  # filled with its kernel
@@ -109,9 +109,9 @@ def fill_state(state, plan: Plan, source, where, mesh=None, quantized: dict | No
             return tensor
 
         if path in quantized:
-            scale = variables[path[:-1] + ("scale",)]
+            scale = variables[scale_path(path)]
             kernel, factors = _quantized_kernel(path, abstract, sharding, scale.get_value(),
-                                                shardings.get(path[:-1] + ("scale",)), quantized[path],
+                                                shardings.get(scale_path(path)), quantized[path],
                                                 (converted(key, convert, _layer_shape(path, abstract))
                                                  for key, convert in entries))
             variable.set_value(kernel)

@@ -36,6 +36,11 @@ def check_platform(mode: str | None, platform: str) -> None:
                       "fast mode here)", stacklevel=3)
 
 
+def scale_path(kernel: tuple) -> tuple:
+    """Where a quantized kernel's per-output-channel scale lives in the state: beside it in its Linear."""
+    return kernel[:-1] + ("scale",)
+
+
 def storage(mode: str) -> tuple[jnp.dtype, float]:
     """(dtype the weights are stored in, the largest magnitude a scaled value takes)."""
     dtype, top = _FORMATS[mode.split("-")[0]]

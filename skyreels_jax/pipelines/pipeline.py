@@ -211,27 +211,26 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     """
     check_mode(quantize)
     folder = inspect_folder(resolve(path_or_hub_id))
-    if loras:
-        pipe = load_pipeline(path_or_hub_id, dtype, mesh=mesh, cache=cache, scheduler=scheduler,
-                             low_memory=low_memory, dit_overrides=dit_overrides)
-        merge_loras(pipe.dit, loras, allow_unmatched_lora_keys)
-        quantize_model(pipe.dit, quantize)
-        quantize_model(pipe.text_encoder.get(), quantize)
-        pipe.quantize = quantize
-        return pipe
+    dit_quantize = None if loras else quantize   # LoRAs merge into float weights, quantized afterwards
+
+    def with_loras(dit):
+        if not loras:
+            return dit
+        return quantize_model(merge_loras(dit, loras, allow_unmatched_lora_keys), quantize)
+
     if dtype is None:
         dtype = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
     if folder.layout == "converted":  # Orbax checkpoints from `python -m convert`: restored onto the mesh
         def load(name, dt=dtype, **kw):
             return load_converted(folder.root, name, dt, **kw)
-        dit = load("transformer", mesh=mesh, quantize=quantize, **check_overrides(dit_overrides))
+        dit = with_loras(load("transformer", mesh=mesh, quantize=dit_quantize, **check_overrides(dit_overrides)))
         return Pipeline(folder, dit, load("vae", jnp.float32, parts=("decoder",)),
                         Lazy(lambda: load("text_encoder", mesh=mesh, quantize=quantize)),
                         Lazy(lambda: load("image_encoder", mesh=mesh)) if folder.image_encoder else None,
                         scheduler, low_memory, mesh, Lazy(lambda: load("vae", jnp.float32, parts=("encoder",))),
                         quantize=quantization_of(dit))   # a quantized folder runs in its stored mode
-    dit = load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, quantize=quantize,
-                                  **check_overrides(dit_overrides))
+    dit = with_loras(load_transformer_cached(folder.transformer, dtype, mesh=mesh, cache=cache, quantize=dit_quantize,
+                                             **check_overrides(dit_overrides)))
     vae = load_vae(folder.vae, parts=("decoder",))
     vae_encoder = Lazy(lambda: load_vae(folder.vae, parts=("encoder",)))
     text_encoder = Lazy(lambda: load_text_encoder(folder.text_encoder, dtype, mesh=mesh, quantize=quantize))

@@ -121,7 +121,8 @@ def merge_loras(model, loras, allow_unmatched: bool = False):
     from skyreels_jax.models.quantization import quantization_of
 
     if quantization_of(model):
-        raise ValueError("merge LoRAs into the float model, then quantize (load_pipeline does this in that order)")
+        raise ValueError(f"this DiT holds {quantization_of(model)} weights; LoRAs merge into float weights: load a "
+                         "float checkpoint (load_pipeline then quantizes after merging)")
     params = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
     params = {tuple(map(str, p)): v for p, v in params.items()}
     for file, strength in loras:
