@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,13 +29,16 @@ COLOURS, SHAPES, MOVES = ("red", "blue", "green", "yellow"), ("circle", "square"
 
 
 def prompts(n: int) -> list[str]:
-    combos = itertools.product(COLOURS, SHAPES, MOVES)
-    return [f"a {c} {s} moves {m} on a black background" for c, s, m in itertools.islice(combos, n)]
+    """n distinct prompts; past the 36 colour, shape and motion combinations, the background's shade changes."""
+    combos = itertools.product(range(n), MOVES, SHAPES, COLOURS)
+    return [f"a {c} {s} moves {m} on a {'black' if take == 0 else f'grey {take}'} background"
+            for take, m, s, c in itertools.islice(combos, n)]
 
 
 def batch(prompt_file: Path, outdir: Path, steps: int, processes: int, env: dict, logs: Path,
-          pin: bool = False) -> tuple[float, list]:
-    """Wall seconds for `processes` batch processes started together; the videos each wrote."""
+          pin: bool = False) -> tuple[float, list, list]:
+    """Wall seconds for `processes` batch processes started together; the videos each wrote, and the seconds
+    each video took (as its process logged them)."""
     start = time.perf_counter()
     command = [sys.executable, "-m", "skyreels_jax.cli", "generate", "--model", "toy", "--prompts", str(prompt_file),
                "--output-dir", str(outdir), "--steps", str(steps)]
@@ -45,9 +49,11 @@ def batch(prompt_file: Path, outdir: Path, steps: int, processes: int, env: dict
     seconds = time.perf_counter() - start
     if any(codes):
         raise SystemExit(f"a run failed ({codes}); see {logs}")
-    wrote = [[line.split()[1] for line in (logs / f"{outdir.name}-{i}.log").read_text().splitlines()
-              if line.startswith("wrote ")] for i in range(processes)]
-    return seconds, wrote
+    lines = [[line for line in (logs / f"{outdir.name}-{i}.log").read_text().splitlines() if line.startswith("wrote ")]
+             for i in range(processes)]
+    wrote = [[line.split()[1] for line in process] for process in lines]
+    per_video = [[float(line.rsplit(", ", 1)[1].split()[0]) for line in process] for process in lines]
+    return seconds, wrote, per_video
 
 
 def main() -> None:
@@ -72,12 +78,14 @@ def main() -> None:
     for repeat in range(args.repeats):
         for processes in (1, 2):
             outdir = work / f"r{repeat}-p{processes}"
-            seconds, wrote = batch(prompt_file, outdir, args.steps, processes, env, work, args.pin)
+            seconds, wrote, per_video = batch(prompt_file, outdir, args.steps, processes, env, work, args.pin)
             made = [v for w in wrote for v in w]
             assert len(made) == len(set(made)) == args.prompts, f"videos written {made}"
             assert len(list(outdir.glob("*.mp4"))) == len(list(outdir.glob("*.mp4.json"))) == args.prompts
             print(f"repeat {repeat}: {processes} process(es): {seconds:6.1f} s, videos per process "
-                  f"{[len(w) for w in wrote]}, each made once; load average {os.getloadavg()[0]:.1f}")
+                  f"{[len(w) for w in wrote]}, each made once; first video {[t[0] for t in per_video]} s, later "
+                  f"ones {[statistics.median(t[1:]) for t in per_video]} s (median); load average "
+                  f"{os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
