@@ -49,8 +49,11 @@ def add_parser(commands) -> None:
                    help="quantize the DiT's and text encoder's block weights: int8 or fp8 weights (half of bf16), "
                    "-dynamic: activations too (int8: TPU v5e/v6e and CPU int8 units; fp8: GPUs with fp8)")
     p.add_argument("--lora", action="append", default=[], metavar="PATH[:STRENGTH]",
-                   help="merge a LoRA file into the DiT (diffusers/PEFT, kohya/ComfyUI or .diff layouts), "
+                   help="apply a LoRA file to the DiT (diffusers/PEFT, kohya/ComfyUI or .diff layouts), "
                    "strength 1 by default; repeatable")
+    p.add_argument("--lora-mode", choices=["merge", "runtime"], help="merge: added into the float weights (the "
+                   "default: the same speed as without); runtime: applied beside the weights, which may be quantized "
+                   "(an int8 folder) but not full-weight .diff files")
     p.add_argument("--prompt-enhancer", metavar="PATH", help="rewrite each prompt with this Qwen2.5-Instruct folder "
                    "or Hub id first (not with --image, as the reference; the LM is freed before the DiT loads)")
     df = p.add_argument_group("diffusion forcing (DF models)")
@@ -136,6 +139,8 @@ def plan(args):
         raise ValueError("--distributed is for batch mode: give --prompts FILE")
     choices = sampling.choices(args)
     args.loras = lora_files(args.lora)
+    if args.lora_mode and not args.loras:
+        raise ValueError("--lora-mode goes with --lora")
     mesh_shape(args.mesh, args.sequence_parallel)
     folder = inspect_folder(resolve(args.model))
     df = folder.mode == "diffusion_forcing"
@@ -177,6 +182,7 @@ def plan(args):
                        dtype=args.dtype, quantize=args.quantize, prompt_enhancer=args.prompt_enhancer)
         if args.loras:
             request["loras"] = [{**file_id(path), "strength": strength} for path, strength in args.loras]
+            request["lora_mode"] = args.lora_mode or "merge"
         if not named_schedule:
             request["schedule"] = file_id(choices["schedule"])
         if df:
@@ -278,7 +284,7 @@ def run(args) -> int:
                 overrides = {"sequence_parallel": args.sequence_parallel} if args.sequence_parallel else None
                 pipe = load_pipeline(args.model, dtype, mesh=mesh, cache=not args.no_cache,
                                      low_memory=args.low_memory, dit_overrides=overrides, quantize=args.quantize,
-                                     loras=args.loras)
+                                     loras=args.loras, lora_mode=args.lora_mode or "merge")
             made += _make(args, pipe, mesh, job, prompts[job.output], writer)
         finally:
             if claim is not None:
@@ -310,6 +316,7 @@ def _make(args, pipe, mesh, job: Job, prompt, writer: bool) -> int:
             "mode": pipe.mode, **settings, **ran, **sampling.record(pipe.stats),
             "mesh": None if mesh is None else dict(mesh.shape), "sequence_parallel": args.sequence_parallel,
             "quantize": args.quantize, "loras": [[str(path), strength] for path, strength in args.loras],
+            "lora_mode": (args.lora_mode or "merge") if args.loras else None,
             "resolved_defaults": pipe.folder.defaults,
             "seconds": round(time.perf_counter() - start, 1)}
     write_video(job.output, video, fps=ran["fps"], metadata=meta)

@@ -78,6 +78,10 @@ def test_full_differences_match_pytorch(base, tmp_path):
     save_file(diffs, str(tmp_path / "diff.safetensors"))
     ours = merge_loras(load_transformer(base), [(tmp_path / "diff.safetensors", 1.0)])
     assert rel(np.asarray(ours(*inputs())), reference_forward(model, *inputs())) <= 1e-5
+    from skyreels_jax.models.dit.lora_runtime import attach_loras
+
+    with pytest.raises(CheckpointError, match="merge this file"):   # no low-rank form to apply at run time
+        attach_loras(load_transformer(base), [(tmp_path / "diff.safetensors", 1.0)])
 
 
 def test_keys_that_match_nothing_are_named(base, tmp_path):
@@ -107,8 +111,35 @@ def test_generate_lora_on_the_toy_model_changes_the_video_and_records_it(tmp_pat
     assert main([*common, "--output", str(tmp_path / "plain.mp4")]) == 0
     assert main([*common, "--lora", f"{tmp_path / 'toy.safetensors'}:0.7", "--output", str(tmp_path / "l.mp4")]) == 0
     meta = json.loads((tmp_path / "l.mp4.json").read_text())
-    assert meta["loras"] == [[str(tmp_path / "toy.safetensors"), 0.7]]
+    assert meta["loras"] == [[str(tmp_path / "toy.safetensors"), 0.7]] and meta["lora_mode"] == "merge"
     assert (tmp_path / "plain.mp4").read_bytes() != (tmp_path / "l.mp4").read_bytes()
+    assert main([*common, "--lora", f"{tmp_path / 'toy.safetensors'}:0.7", "--lora-mode", "runtime",
+                 "--output", str(tmp_path / "r.mp4")]) == 0
+    assert json.loads((tmp_path / "r.mp4.json").read_text())["lora_mode"] == "runtime"
+    assert main([*common, "--lora-mode", "runtime", "--output", str(tmp_path / "x.mp4")]) == 2
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_pipeline_runtime_loras_switch_strength_between_calls(tmp_path):
+    from skyreels_jax.pipelines import load_pipeline
+
+    dit = load_pipeline("toy").dit
+    torch.manual_seed(5)
+    save_file({"diffusion_model.blocks.0.cross_attn.o.lora_down.weight": torch.randn(2, dit.config.dim),
+               "diffusion_model.blocks.0.cross_attn.o.lora_up.weight": torch.randn(dit.config.dim, 2)},
+              str(tmp_path / "o.safetensors"))
+    lora = [(tmp_path / "o.safetensors", 0.7)]
+    call = dict(num_frames=5, num_steps=2, seed=1, output="latents")
+    plain = np.asarray(load_pipeline("toy")("a red ball moves left", **call))
+    merged = np.asarray(load_pipeline("toy", loras=lora)("a red ball moves left", **call))
+    pipe = load_pipeline("toy", loras=lora, lora_mode="runtime")
+    assert rel(np.asarray(pipe("a red ball moves left", **call)), merged) <= 1e-5
+    pipe.set_lora_strengths([0.0])
+    assert np.array_equal(np.asarray(pipe("a red ball moves left", **call)), plain)
+    with pytest.raises(ValueError, match="lora_mode"):
+        load_pipeline("toy", loras=lora, lora_mode="fused")
+    with pytest.raises(ValueError, match="runtime"):
+        load_pipeline("toy").set_lora_strengths([1.0])
 
 
 def test_lora_then_quantize_in_load_pipeline(tmp_path):
@@ -134,3 +165,39 @@ def test_lora_then_quantize_in_load_pipeline(tmp_path):
     for _ in range(2):   # loaded on first use, freed, loaded again: quantized each time
         assert pipe.text_encoder.get().model.blocks.attn.q.quant == "int8"
         pipe.text_encoder.free()
+
+
+def test_runtime_equals_merged_and_strengths_switch_without_reloading(base, tmp_path):
+    from skyreels_jax.models.dit.lora_runtime import attach_loras, set_lora_strengths
+
+    files = []
+    for alpha, seed in ((4, 1), (16, 2)):
+        torch.manual_seed(seed)
+        _, lora = with_adapter(alpha=alpha, rank=4 if seed == 1 else 2)
+        files.append(tmp_path / f"lora{seed}.safetensors")
+        save_file({f"transformer.{k}": v.contiguous() for k, v in lora.items()}, str(files[-1]))
+    plain = np.asarray(load_transformer(base)(*inputs()))
+    runtime = attach_loras(load_transformer(base), [(files[0], 1.0), (files[1], 0.5)])
+    for strengths in ((1.0, 0.5), (0.3, 2.0), (0.0, 1.0)):
+        set_lora_strengths(runtime, strengths)
+        merged = merge_loras(load_transformer(base), list(zip(files, strengths)))
+        out = np.asarray(runtime(*inputs()))
+        assert rel(out, np.asarray(merged(*inputs()))) <= 1e-5
+        assert rel(out, plain) > 1e-2
+    set_lora_strengths(runtime, (0.0, 0.0))
+    assert np.array_equal(np.asarray(runtime(*inputs())), plain)
+    with pytest.raises(ValueError, match="2 finite strength"):
+        set_lora_strengths(runtime, (1.0,))
+
+
+def test_loras_on_a_mesh_match_one_device():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-m", "tests.lora_mesh_check"], cwd=root, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "runtime on int8, strength 2.0" in result.stdout

@@ -19,10 +19,17 @@ def matmul(x: jax.Array, w: jax.Array, dtype: jnp.dtype) -> jax.Array:
     return jnp.matmul(x.astype(dtype), w.astype(dtype), preferred_element_type=jnp.float32)
 
 
+class LoraFactor(nnx.Variable):
+    """A LoRA factor applied at run time: not a Param, so it is neither trained, quantized nor saved."""
+
+
 class Linear(nnx.Module):
     """y = x @ kernel + bias; kernel is [in, out] (PyTorch weights are transposed on load).
 
     After `quantize(mode)` the kernel is int8 or fp8 and `scale` [out] float32 (see nn/quant.py).
+    After `attach_lora(down, up, scale)` the output gains ((x @ down) * scale) @ up, a LoRA applied at run
+    time: its `scale` [rank] can change between calls without recompiling, and the kernel is untouched
+    (float or quantized).
     """
 
     def __init__(self, in_features: int, out_features: int, *, axes: Axes = (None, None),
@@ -35,6 +42,7 @@ class Linear(nnx.Module):
         self.dtype = dtype
         self.quant: str | None = None
         self.scale = nnx.data(None)  # a Param once quantized
+        self.lora_down = self.lora_up = self.lora_scale = nnx.data(None)  # LoraFactor once attached
 
     def quantize(self, mode: str) -> None:
         """Replace the kernel by its quantized form and a per-output-channel scale, in place. Works on
@@ -48,11 +56,19 @@ class Linear(nnx.Module):
         self.scale = nnx.Param(scale, logical_axes=tuple(axes[-1:]))
         self.quant = mode
 
+    def attach_lora(self, down: jax.Array, up: jax.Array, scale: jax.Array) -> None:
+        """Apply a LoRA at run time: down [in, rank], up [rank, out], scale [rank] (stacked layers: each with a
+        leading layer axis). Replaces any LoRA attached before."""
+        self.lora_down, self.lora_up, self.lora_scale = LoraFactor(down), LoraFactor(up), LoraFactor(scale)
+
     def __call__(self, x: jax.Array, out_dtype=None) -> jax.Array:
         if self.quant is None:
             y = matmul(x, self.kernel[...], self.dtype)
         else:
             y = quantized_matmul(x, self.kernel[...], self.scale[...], self.quant, self.dtype)
+        if self.lora_down is not None:
+            h = matmul(x, self.lora_down[...], self.dtype) * self.lora_scale[...]
+            y = y + matmul(h, self.lora_up[...], self.dtype)
         if self.bias is not None:
             y = y + self.bias[...].astype(jnp.float32)
         return y.astype(out_dtype or self.dtype)

@@ -19,6 +19,7 @@ from skyreels_jax.models.clip import load_image_encoder
 from skyreels_jax.models.components import load_converted
 from skyreels_jax.models.dit.loader import check_overrides, load_transformer_cached
 from skyreels_jax.models.dit.lora_files import merge_loras
+from skyreels_jax.models.dit.lora_runtime import LORA_MODES, attach_loras, set_lora_strengths
 from skyreels_jax.models.quantization import quantization_of
 from skyreels_jax.models.quantization import quantize as quantize_model
 from skyreels_jax.models.umt5 import load_text_encoder
@@ -85,6 +86,11 @@ class Pipeline:
         if self.low_memory:
             self.text_encoder.free()
         return context
+
+    def set_lora_strengths(self, strengths) -> None:
+        """New strengths for the LoRA files loaded with lora_mode="runtime", in their order; the next call uses
+        them without reloading or recompiling."""
+        set_lora_strengths(self.dit, strengths)
 
     @property
     def geometry(self) -> Geometry:
@@ -194,7 +200,7 @@ def _digest(array) -> str | None:
 def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: bool = True,
                   scheduler: str = "unipc", low_memory: bool = False,
                   dit_overrides: Mapping | None = None, quantize: str | None = None,
-                  loras=(), allow_unmatched_lora_keys: bool = False) -> Pipeline:
+                  loras=(), lora_mode: str = "merge", allow_unmatched_lora_keys: bool = False) -> Pipeline:
     """A pipeline from a diffusers pipeline folder, an original SkyReels-V2 folder, or a Hub id.
 
     dtype is the DiT's and encoders' dtype (default bfloat16 on accelerators, float32 on CPU);
@@ -205,17 +211,24 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     (models.dit.loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
     quantize ("int8", "fp8", "int8-dynamic", "fp8-dynamic") quantizes the DiT's and the text encoder's block
     weights (models.quantization); the VAE and the image encoder stay float.
-    loras: [(LoRA file, strength), ...] merged into the DiT's weights before any quantization
-    (models.dit.lora_files: diffusers/PEFT, kohya/ComfyUI and full-difference layouts); a LoRA key that
-    matches no layer is an error unless allow_unmatched_lora_keys.
+    loras: [(LoRA file, strength), ...] (models.dit.lora_files: diffusers/PEFT, kohya/ComfyUI and full-difference
+    layouts). lora_mode "merge" adds them into the DiT's float weights before any quantization: the same speed
+    as without. "runtime" keeps their factors beside the weights (models.dit.lora_runtime), float or quantized,
+    so that `set_lora_strengths` switches strengths between calls. A LoRA key that matches no layer is an error
+    unless allow_unmatched_lora_keys.
     """
     check_mode(quantize)
+    if lora_mode not in LORA_MODES:
+        raise ValueError(f"lora_mode {lora_mode!r}: choose one of {', '.join(LORA_MODES)}")
     folder = inspect_folder(resolve(path_or_hub_id))
-    dit_quantize = None if loras else quantize   # LoRAs merge into float weights, quantized afterwards
+    merge = bool(loras) and lora_mode == "merge"
+    dit_quantize = None if merge else quantize   # LoRAs merge into float weights, quantized afterwards
 
     def with_loras(dit):
         if not loras:
             return dit
+        if not merge:
+            return attach_loras(dit, loras, allow_unmatched_lora_keys)
         return quantize_model(merge_loras(dit, loras, allow_unmatched_lora_keys), quantize)
 
     if dtype is None:

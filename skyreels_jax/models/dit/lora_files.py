@@ -79,30 +79,39 @@ def group_lora(tensors: dict[str, np.ndarray], where) -> dict[str, dict[str, np.
     return layers
 
 
-def lora_differences(model, path: str | Path, strength: float, allow_unmatched: bool = False):
-    """[(our parameter path, layer or None, difference in our layout)] of one LoRA file at `strength`."""
+def matched_layers(model, path: str | Path, allow_unmatched: bool = False):
+    """[(layer name, our kernel's path, layer index or None, its LoRA tensors)] of one LoRA file."""
     names = module_names(model)
     layers = group_lora(read_lora(path), path)
     unmatched = sorted(name for name in layers if name not in names)
     if unmatched and not allow_unmatched:
         raise CheckpointError(f"{path}: {len(unmatched)} LoRA layer(s) match no layer of this DiT, e.g. "
                               f"{unmatched[:3]}; check that the LoRA is for this model, or allow unmatched keys")
+    return [(name, *names[name], parts) for name, parts in layers.items() if name in names]
+
+
+def factors(path, name: str, parts: dict) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(down [in, rank], up [rank, out], alpha / rank) in our layout; None for a layer with no factors."""
+    if "down" not in parts and "up" not in parts:
+        return None
+    if not ("down" in parts and "up" in parts):
+        raise CheckpointError(f"{path}: layer {name} has only one of its two LoRA factors")
+    down, up = parts["down"].astype(np.float32), parts["up"].astype(np.float32)
+    rank = down.shape[0]
+    return down.T, up.T, float(parts["alpha"]) / rank if "alpha" in parts else 1.0
+
+
+def lora_differences(model, path: str | Path, strength: float, allow_unmatched: bool = False):
+    """[(our parameter path, layer or None, difference in our layout)] of one LoRA file at `strength`."""
     out = []
-    for name, parts in layers.items():
-        if name not in names:
-            continue
-        kernel, layer = names[name]
+    for name, kernel, layer, parts in matched_layers(model, path, allow_unmatched):
         if "diff" in parts:
             out.append((kernel, layer, strength * parts["diff"].astype(np.float32).T))
         if "diff_b" in parts:
             out.append((kernel[:-1] + ("bias",), layer, strength * parts["diff_b"].astype(np.float32)))
-        if "down" in parts or "up" in parts:
-            if not ("down" in parts and "up" in parts):
-                raise CheckpointError(f"{path}: layer {name} has only one of its two LoRA factors")
-            down, up = parts["down"].astype(np.float32), parts["up"].astype(np.float32)
-            rank = down.shape[0]
-            scale = float(parts["alpha"]) / rank if "alpha" in parts else 1.0
-            out.append((kernel, layer, (strength * scale) * (up @ down).T))
+        if (pair := factors(path, name, parts)) is not None:
+            down, up, scale = pair
+            out.append((kernel, layer, (strength * scale) * (down @ up)))
     return out
 
 
