@@ -9,6 +9,7 @@ and UMT5 programs are compiled once per mesh and reused across models.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 from skyreels_jax.planning.published import PUBLISHED, RESOLUTIONS
@@ -28,9 +29,8 @@ def main() -> None:
     quiet_libtpu(slice_)
     from skyreels_jax.planning.plan import choose
     from skyreels_jax.planning.published import configs, parse_model
-    from skyreels_jax.planning.topologies import tpu_devices
+    from skyreels_jax.planning.topologies import group_devices
 
-    devices = tpu_devices(slice_)
     print(f"### {slice_.name}: {slice_.chips} chips, {slice_.hosts} host(s), {slice_.hbm / GiB:.0f} GiB each"
           f"{', encoders freed after use (--low-memory)' if args.low_memory else ''}"
           f"{f', {args.quantize} weights (--quantize)' if args.quantize else ''}\n")
@@ -42,7 +42,8 @@ def main() -> None:
         name, _, resolution = spec.partition("@")
         mode, size, resolution = parse_model(name, resolution or None)
         model = configs(mode, size), mode, RESOLUTIONS[resolution]
-        chosen, tried = choose(model, slice_.chips, slice_.hosts, devices, slice_.hbm, args.low_memory,
+        chosen, tried = choose(model, slice_.chips, slice_.hosts, functools.partial(group_devices, slice_), slice_.hbm,
+                               args.low_memory,
                                quantize=args.quantize)
         for layout, results in tried:
             print(_row(f"{name}@{resolution}", layout, results, slice_.hbm, layout == chosen), flush=True)

@@ -111,3 +111,17 @@ def test_fits_leaves_spare_memory():
         return Compiled("step", total, 0, 0, 0, 0, 1.0, error)
     assert fits([one(90)], 100) and not fits([one(91)], 100) and not fits([one(1, "RESOURCE_EXHAUSTED")], 100)
 
+
+
+def test_a_group_of_a_multi_host_slice_compiles_as_a_slice_of_its_own():
+    from skyreels_jax.planning.topologies import group_devices
+
+    v5e16 = slice_of("v5e-16")
+    one_host, two_hosts = group_devices(v5e16, 4), group_devices(v5e16, 8)
+    assert len(one_host) == 4 and {d.process_index for d in one_host} == {0}
+    assert len(two_hosts) == 8 and {d.process_index for d in two_hosts} == {0, 1}
+    assert len(group_devices(v5e16, 16)) == 16
+    with pytest.raises(ValueError, match="whole number of its hosts"):
+        group_devices(v5e16, 2)
+    compiled = _compile(config_for(None), make_mesh(2, 2, 1, 1, devices=one_host))
+    assert "tpu_custom_call" in compiled.as_text()

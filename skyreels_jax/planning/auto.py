@@ -44,7 +44,7 @@ def auto_layout(folder, dtype, video: tuple[int, int, int], devices, low_memory:
                 report=None, quantize: str | None = None) -> Layout:
     """The layout of `devices` (one data-parallel group) with the most data parallelism whose programs fit."""
     model = folder_configs(folder, dtype), MODES[folder.mode], video
-    chosen, tried = choose(model, len(devices), 1, devices, device_memory(devices[0]), low_memory, report,
+    chosen, tried = choose(model, len(devices), 1, lambda n: devices, device_memory(devices[0]), low_memory, report,
                            quantize=quantize)
     if chosen is None:
         frames, height, width = video

@@ -8,6 +8,7 @@ on this machine, print the memory per chip and the mesh to run it with.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 
@@ -57,9 +58,8 @@ def run(args) -> int:
         raise ValueError("--step-only goes with an explicit --mesh: --mesh auto needs every program")
     quiet_libtpu(slice_)  # before jax starts its backends
     from skyreels_jax.planning.plan import choose, compile_layout, fits
-    from skyreels_jax.planning.topologies import tpu_devices
+    from skyreels_jax.planning.topologies import group_devices
 
-    devices = tpu_devices(slice_)
     quantized = f", {args.quantize} weights" if args.quantize else ""
     print(f"{args.model} at {' x '.join(map(str, model_args[2]))} (frames x height x width) on {slice_.name} "
           f"({slice_.chips} chips, {slice_.hosts} host(s), {slice_.hbm / GiB:.0f} GiB HBM each; fits = at most "
@@ -71,13 +71,14 @@ def run(args) -> int:
     if layout is not None:
         if slice_.chips % math.prod(layout.mesh):
             raise ValueError(f"--mesh {args.mesh} needs a divisor of the slice's {slice_.chips} chips")
+        devices = group_devices(slice_, math.prod(layout.mesh))
         results = compile_layout(model_args, layout, devices, slice_.hbm, args.low_memory, stop_early=False,
                                  report=report, step_only=args.step_only, quantize=args.quantize)
         verdict = "fits" if fits(results, slice_.hbm) else "does not fit"
         print(f"{verdict}: {layout}{' (the DiT step alone)' if args.step_only else ''}")
         return 0
-    chosen, results = choose(model_args, slice_.chips, slice_.hosts, devices, slice_.hbm, args.low_memory,
-                             report=report, every=args.all, quantize=args.quantize)
+    chosen, results = choose(model_args, slice_.chips, slice_.hosts, functools.partial(group_devices, slice_),
+                             slice_.hbm, args.low_memory, report=report, every=args.all, quantize=args.quantize)
     if chosen is None:
         print("no layout fits: try --low-memory, a larger slice, or a smaller resolution")
         return 1

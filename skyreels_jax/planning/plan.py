@@ -128,14 +128,15 @@ def candidates(chips: int, hosts: int, heads: int, guidance: bool = True) -> lis
     return sorted(out, key=lambda lay: (-lay.data_parallelism, -lay.groups, lay.mesh[2]))
 
 
-def choose(model, chips: int, hosts: int, devices, capacity: int, low_memory: bool = False, report=None,
+def choose(model, chips: int, hosts: int, devices_of, capacity: int, low_memory: bool = False, report=None,
            every: bool = False, quantize: str | None = None):
     """(layout, [(layout, results) tried]): the first candidate whose programs all fit (None if none does).
+    devices_of(n) gives the devices a group of n chips compiles for (topologies.group_devices on a TPU slice).
     With `every`, every candidate is compiled in full."""
     tried, chosen = [], None
     for layout in candidates(chips, hosts, model[0]["transformer"].num_heads):
-        results = compile_layout(model, layout, devices, capacity, low_memory, stop_early=not every, report=report,
-                                 quantize=quantize)
+        results = compile_layout(model, layout, devices_of(math.prod(layout.mesh)), capacity, low_memory,
+                                 stop_early=not every, report=report, quantize=quantize)
         tried.append((layout, results))
         if chosen is None and fits(results, capacity):
             chosen = layout

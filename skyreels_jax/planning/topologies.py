@@ -85,3 +85,18 @@ def tpu_devices(slice_: Slice) -> list:
         raise ImportError(f"cannot describe the TPU slice {slice_.name} ({e}); install the TPU compiler: "
                            "pip install 'skyreels-jax[tpu]'") from None
     return list(topology.devices)
+
+
+def group_devices(slice_: Slice, chips: int) -> list:
+    """The devices one data-parallel group of `chips` chips compiles for. On a multi-host slice a group of whole
+    hosts is described as a slice of its own (same chips per host): libtpu cannot compile a program for some of
+    a multi-host topology's chips (it aborts on their device ids), and a group only ever talks among its own."""
+    if chips == slice_.chips or slice_.hosts == 1:
+        return tpu_devices(slice_)[:chips]
+    grids = _V5P_GRIDS if slice_.generation == "v5p" else _GRIDS
+    per_host = math.prod(slice_.chips_per_host)
+    if chips % per_host or chips not in grids:
+        raise ValueError(f"a group of {chips} chips on {slice_.name} is not a whole number of its hosts")
+    group = Slice(f"{slice_.name} (a group of {chips} chips)", f"{slice_.generation}:{grids[chips]}",
+                  slice_.chips_per_host)
+    return tpu_devices(group)
