@@ -130,8 +130,9 @@ def merge_loras(model, loras, allow_unmatched: bool = False):
     from skyreels_jax.models.quantization import quantization_of
 
     if quantization_of(model):
-        raise ValueError(f"this DiT holds {quantization_of(model)} weights; LoRAs merge into float weights: load a "
-                         "float checkpoint (load_pipeline then quantizes after merging)")
+        raise ValueError(f"this DiT holds {quantization_of(model)} weights; LoRAs merge into float weights: apply "
+                         "them at run time (lora_mode='runtime', generate --lora-mode runtime), or load a float "
+                         "checkpoint (load_pipeline then quantizes after merging)")
     params = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
     params = {tuple(map(str, p)): v for p, v in params.items()}
     for file, strength in loras:
