@@ -15,7 +15,7 @@ def get_config():
     cfg.data.synthetic = None
     cfg.data.batch_size = 8
     cfg.data.text_len = 16                # the toy tokenizer's model_max_length
-    cfg.total_steps = 400
+    cfg.total_steps = 1000
     cfg.log_every = 20
     cfg.noise.shift = 3.0                 # as the toy DiT's training and sampling
     cfg.noise.non_decreasing = True       # diffusion forcing, as configs/train/toy_df.py
