@@ -12,8 +12,8 @@ One train step is `critic_steps` critic updates, then one generator update along
 the critic's minus the guided teacher's prediction of x0 from the generator's x0 re-noised at a
 random σ, divided by the mean |x0_gen − x0_real| (as DMD normalises it).
 
-State: {"params", "opt_state", "critic", "critic_opt_state", "teacher" (frozen; not checkpointed, it
-comes back from the config), "step", "rng", "ema" (optional)}. Batches are the flow objectives'
+State: {"params", "opt_state", "critic", "critic_opt_state", "teacher" and "uncond" (frozen, not
+checkpointed: they come back from the config), "step", "rng", "ema" (optional)}. Batches are the flow objectives'
 ({"latents", "context", "fps_ids"}); the latents give the clean prefixes and the frames to noise.
 """
 from __future__ import annotations
@@ -51,12 +51,14 @@ class Distillation:
             raise ValueError(f"distill.guidance_scale must be at least 1 (1: no CFG), got {self.guidance_scale}")
 
 
-def init_distill_state(params, tx, critic_tx, *, seed: int = 0, ema: bool = False) -> dict:
-    """Generator, critic and frozen teacher all equal to `params` (fresh buffers for each)."""
+def init_distill_state(params, tx, critic_tx, uncond, *, seed: int = 0, ema: bool = False) -> dict:
+    """Generator, critic and frozen teacher all equal to `params` (fresh buffers for each); uncond
+    [1, L, D]: the unconditional (negative prompt's) context of the teacher's CFG, frozen too."""
     critic = copy_tree(params)
     state = {"params": params, "opt_state": tx.init(params), "critic": critic,
              "critic_opt_state": critic_tx.init(critic), "teacher": copy_tree(params),
-             "step": jnp.zeros((), jnp.int32), "rng": jax.random.PRNGKey(seed)}
+             "uncond": jnp.asarray(uncond, jnp.float32), "step": jnp.zeros((), jnp.int32),
+             "rng": jax.random.PRNGKey(seed)}
     if ema:
         state["ema"] = copy_tree(params)
     return state
@@ -102,12 +104,11 @@ def _renoise_sigma(key, mask, d: Distillation):
     return jnp.where(mask, sigma, 0.0)
 
 
-def make_distill_step(graphdef, rest, tx, critic_tx, schedule, d: Distillation, uncond, *, ema_decay: float = 0.0,
+def make_distill_step(graphdef, rest, tx, critic_tx, schedule, d: Distillation, *, ema_decay: float = 0.0,
                       donate: bool = True, out_shardings=None):
     """The jitted `step(state, batch) -> (state, metrics)`: critic_steps critic updates, then one
-    generator update. uncond [1, L, D]: the unconditional (negative prompt's) context of the teacher's CFG.
+    generator update. It closes over no array, so one compiled step serves every run of the same settings.
     Each step's randomness is fold_in(rng, step), so a resumed run draws the same as an uninterrupted one."""
-    uncond = jnp.asarray(uncond)
     critic_objective = dataclasses.replace(d.noise, kind="diffusion_forcing")
 
     def merge(params):
@@ -119,7 +120,7 @@ def make_distill_step(graphdef, rest, tx, critic_tx, schedule, d: Distillation, 
         pred = predict(merge(critic), x_t.astype(batch["latents"].dtype), draw["sigma"], batch)
         return losses.flow_matching_loss(pred, x0_gen, draw["noise"], draw["mask"])
 
-    def generator_loss(params, critic, teacher, batch, key):
+    def generator_loss(params, critic, teacher, uncond, batch, key):
         k_gen, k_sigma, k_noise = jax.random.split(key, 3)
         x0_gen, mask = generator_x0(merge(params), batch, k_gen, d)
         sigma = _renoise_sigma(k_sigma, mask, d)
@@ -147,7 +148,7 @@ def make_distill_step(graphdef, rest, tx, critic_tx, schedule, d: Distillation, 
         (critic, critic_opt), critic_losses = jax.lax.scan(
             critic_update, (state["critic"], state["critic_opt_state"]), keys[:-1])
         (loss, metrics), grads = jax.value_and_grad(generator_loss, has_aux=True)(
-            params, critic, state["teacher"], batch, keys[-1])
+            params, critic, state["teacher"], state["uncond"], batch, keys[-1])
         updates, opt_state = tx.update(grads, state["opt_state"], params)
         new_params = optax.apply_updates(params, updates)
         new = {**state, "params": new_params, "opt_state": opt_state, "critic": critic, "critic_opt_state": critic_opt,
