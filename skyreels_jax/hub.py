@@ -10,6 +10,8 @@ from etils import epath
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://")
 TOY = Path(__file__).parent / "assets" / "toy"   # the embedded default model
+TOY_FAST = TOY.with_name("toy_fast")             # the embedded model distilled to 4 steps without CFG
+EMBEDDED = {"toy": TOY, "toy-fast": TOY_FAST}
 
 
 def is_remote(path) -> bool:
@@ -28,10 +30,10 @@ def resolve(path_or_id: str | Path) -> Path | epath.Path:
     """The folder of a model. A Hub id ("Skywork/SkyReels-V2-DF-1.3B-540P[-Diffusers]") is
     fetched with huggingface_hub into its normal cache; HF_HUB_OFFLINE=1 uses the cache only.
     A remote path (gs://...) comes back as an epath.Path, unchecked (only a converted
-    checkpoint can be read from there). "toy" is the small model shipped inside the package
-    (a local folder named toy is "./toy")."""
-    if str(path_or_id) == "toy":
-        return TOY
+    checkpoint can be read from there). "toy" is the small model shipped inside the package and
+    "toy-fast" its 4-step distilled student (a local folder named toy is "./toy")."""
+    if str(path_or_id) in EMBEDDED:
+        return EMBEDDED[str(path_or_id)]
     if is_remote(path_or_id):
         return epath.Path(str(path_or_id))
     path = Path(path_or_id).expanduser()

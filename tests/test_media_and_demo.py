@@ -36,3 +36,10 @@ def test_demo_command_writes_a_video(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--steps", "2"]) == 0
     assert "toy model" in capsys.readouterr().out
     assert read_video(out).shape == (17, 256, 256, 3)
+
+
+def test_demo_fast_uses_the_four_step_model(tmp_path, capsys):
+    out = tmp_path / "fast.mp4"
+    assert main(["demo", "--fast", "--out", str(out)]) == 0
+    assert "with the 4-step model" in capsys.readouterr().out
+    assert read_video(out).shape == (17, 256, 256, 3)

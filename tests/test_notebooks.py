@@ -47,7 +47,8 @@ def run(name, tmp_path, **parameters):
 
 def test_quickstart_shows_videos_and_the_sidecar(tmp_path):
     nb = run("quickstart", tmp_path, NUM_STEPS=4, LONG_FRAMES=33)
-    assert videos(nb) >= 11   # t2v, four prompts, long, travel, original + extended, start image + its video
+    assert videos(nb) >= 12   # toy-fast, t2v, four prompts, long, travel, original + extended, start image + its video
+    assert "'scheduler': 'lcm'} | model evaluations: 4" in text(nb)
     sidecar = json.loads((tmp_path / "outputs" / "yellow.mp4.json").read_text())
     assert sidecar["num_steps"] == 4 and '"seed": 7' in text(nb)
 

@@ -38,7 +38,8 @@ RESOLUTION_DEFAULTS = {
     "720P": dict(height=720, width=1280, num_frames=121, base_num_frames=121),
 }
 GENERATION_DEFAULTS = "generation_defaults.json"  # a folder's own defaults (the embedded toy model has one)
-DEFAULT_KEYS = ("height", "width", "num_frames", "base_num_frames", "num_steps", "guidance_scale", "shift")
+DEFAULT_KEYS = ("height", "width", "num_frames", "base_num_frames", "num_steps", "guidance_scale", "shift",
+                "scheduler")   # scheduler: a distilled model's own solver (the toy-fast's "lcm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,8 +136,12 @@ def _own_defaults(root: Path) -> dict:
     unknown = sorted(set(own) - set(DEFAULT_KEYS)) if isinstance(own, dict) else ["(not an object)"]
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {unknown}; it may set {', '.join(DEFAULT_KEYS)}")
+    scheduler = own.pop("scheduler", None)
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ValueError(f"{path}: scheduler must be a scheduler's name, got {scheduler!r}")
     for key, value in own.items():
         kind = float if key in ("guidance_scale", "shift") else int
         if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
             raise ValueError(f"{path}: {key} must be {'a number' if kind is float else 'an integer'}, got {value!r}")
-    return {k: (float(v) if k in ("guidance_scale", "shift") else v) for k, v in own.items()}
+    out = {k: (float(v) if k in ("guidance_scale", "shift") else v) for k, v in own.items()}
+    return out if scheduler is None else {**out, "scheduler": scheduler}

@@ -198,7 +198,7 @@ def _digest(array) -> str | None:
 
 
 def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: bool = True,
-                  scheduler: str = "unipc", low_memory: bool = False,
+                  scheduler: str | None = None, low_memory: bool = False,
                   dit_overrides: Mapping | None = None, quantize: str | None = None,
                   loras=(), lora_mode: str = "merge", allow_unmatched_lora_keys: bool = False) -> Pipeline:
     """A pipeline from a diffusers pipeline folder, an original SkyReels-V2 folder, or a Hub id.
@@ -207,7 +207,8 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     the VAE runs in float32 as in the reference. With cache=True the converted DiT is kept as
     an Orbax checkpoint so that the next start skips the conversion (see checkpoints.cache).
     With a mesh (skyreels_jax.parallel.make_mesh) the DiT and encoders are sharded over it and
-    every call runs under it. dit_overrides sets DiTConfig fields that do not change the weights
+    every call runs under it. scheduler (None: the folder's generation_defaults.json names it, else
+    "unipc") is the default solver of the calls. dit_overrides sets DiTConfig fields that do not change the weights
     (models.dit.loader.RUNTIME_FIELDS), e.g. {"sequence_parallel": "ulysses"} with a mesh whose context > 1.
     quantize ("int8", "fp8", "int8-dynamic", "fp8-dynamic") quantizes the DiT's and the text encoder's block
     weights (models.quantization); the VAE and the image encoder stay float.
@@ -221,6 +222,8 @@ def load_pipeline(path_or_hub_id: str | Path, dtype=None, *, mesh=None, cache: b
     if lora_mode not in LORA_MODES:
         raise ValueError(f"lora_mode {lora_mode!r}: choose one of {', '.join(LORA_MODES)}")
     folder = inspect_folder(resolve(path_or_hub_id))
+    if scheduler is None:   # the folder's own (a distilled model's generation_defaults.json), else UniPC
+        scheduler = folder.defaults.get("scheduler", "unipc")
     merge = bool(loras) and lora_mode == "merge"
     dit_quantize = None if merge else quantize   # LoRAs merge into float weights, quantized afterwards
 

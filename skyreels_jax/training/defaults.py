@@ -18,7 +18,7 @@ TINY_DIT = dict(dim=32, ffn_dim=64, num_heads=2, num_layers=2, text_dim=24)  # a
 
 def base_config(objective: str, workdir: str) -> ml_collections.ConfigDict:
     cfg = ml_collections.ConfigDict()
-    cfg.objective = objective            # flow | diffusion_forcing | dpo
+    cfg.objective = objective            # flow | diffusion_forcing | dpo | dmd
     cfg.workdir = workdir                # checkpoints/, metrics.jsonl, data/ (synthetic)
     cfg.seed = 0
     cfg.total_steps = 200
@@ -45,6 +45,14 @@ def base_config(objective: str, workdir: str) -> ml_collections.ConfigDict:
         logit_mean=0.0, logit_std=1.0,   # logit-normal σ
         shift=1.0,                       # σ' = shift·σ/(1+(shift−1)·σ)
         non_decreasing=False, sync_prob=0.0, max_prefix=0))   # diffusion forcing only
+
+    cfg.distill = ml_collections.ConfigDict(dict(   # dmd only (training/distill.py)
+        num_steps=4, shift=3.0,          # the student's σ: the sampler's shift schedule at num_steps points
+        guidance_scale=3.0,              # the teacher's CFG (1: none)
+        critic_steps=4,                  # critic updates per generator update
+        critic_lr=0.0,                   # 0: optim.lr
+        uncond_context="",               # .npy [L, D] of the negative prompt's context; "": zeros
+        sigma_min=0.02, sigma_max=0.98))  # the σ at which the critic and the teacher judge the generator
 
     cfg.dpo = ml_collections.ConfigDict(dict(beta=500.0, ref_refresh_every=0))  # 0: never refresh
 

@@ -52,9 +52,12 @@ def _trainable(cfg, params, mesh):
     return tree, params, (lc.alpha or lc.rank) / lc.rank
 
 
+FROZEN = ("base", "teacher", "uncond")   # LoRA's base, a distillation's teacher and CFG context: from the config
+
+
 def _saved(state: dict) -> dict:
-    """What a checkpoint holds: everything but a LoRA base (it comes back from the config)."""
-    return {k: v for k, v in state.items() if k != "base"}
+    """What a checkpoint holds: everything but the frozen trees."""
+    return {k: v for k, v in state.items() if k not in FROZEN}
 
 
 def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
@@ -77,16 +80,21 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     tx, schedule = _cached(("optimizer",) + settings, lambda: make_optimizer(
         o.lr, cfg.total_steps, warmup_steps=o.warmup_steps, end_lr_ratio=o.end_lr_ratio,
         weight_decay=o.weight_decay, b1=o.b1, b2=o.b2, clip_norm=o.clip_norm))
-    init = functools.partial(init_train_state, tx=tx, seed=cfg.seed, ema=o.ema_decay > 0,
-                             reference=obj.needs_reference)
-    state, shardings = sharding.init_state(init, mesh, params)
-    if base is not None:
-        state["base"], shardings["base"] = base, sharding.tree_shardings(base, mesh)
+    if obj.kind == "dmd":
+        state, shardings, step_fn = _distill_state_and_step(cfg, mesh, graphdef, rest, params, base, tx, schedule,
+                                                             dit_config, settings)
+    else:
+        init = functools.partial(init_train_state, tx=tx, seed=cfg.seed, ema=o.ema_decay > 0,
+                                 reference=obj.needs_reference)
+        state, shardings = sharding.init_state(init, mesh, params)
+        if base is not None:
+            state["base"], shardings["base"] = base, sharding.tree_shardings(base, mesh)
 
-    def make_step():
-        return make_train_step(graphdef, rest, tx, schedule, obj, grad_accum=o.grad_accum, ema_decay=o.ema_decay,
-                               lora_scale=lora_scale, out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())))
-    step_fn = make_step() if jax.tree.leaves(rest) else _cached(("step", base is not None) + settings, make_step)
+        def make_step():
+            return make_train_step(graphdef, rest, tx, schedule, obj, grad_accum=o.grad_accum,
+                                   ema_decay=o.ema_decay, lora_scale=lora_scale,
+                                   out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())))
+        step_fn = make_step() if jax.tree.leaves(rest) else _cached(("step", base is not None) + settings, make_step)
 
     source = prepare_source(cfg)
     batch_size = cfg.data.batch_size
@@ -126,6 +134,31 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     ckpt.close()
     log.close()
     return {"state": state, "metrics": last, "graphdef": graphdef, "rest": rest, "lora_scale": lora_scale}
+
+
+def _distill_state_and_step(cfg, mesh, graphdef, rest, params, base, tx, schedule, dit_config, settings):
+    """A dmd run's state (generator, critic, frozen teacher) on the mesh, and its jitted step (reused by
+    later runs of the same settings in this process)."""
+    from skyreels_jax.training.distill import init_distill_state, make_distill_step
+    from skyreels_jax.training.run_config import distillation
+
+    o = cfg.optim
+    if base is not None or o.grad_accum != 1:
+        raise ValueError("objective 'dmd' trains the full DiT in one batch: set lora.rank=0 and optim.grad_accum=1")
+    d, uncond = distillation(cfg, dit_config)
+    key = ("distill", d, cfg.distill.critic_lr) + settings
+    critic_tx, _ = _cached(key + ("critic optimizer",), lambda: make_optimizer(
+        cfg.distill.critic_lr or o.lr, cfg.total_steps * d.critic_steps, warmup_steps=o.warmup_steps * d.critic_steps,
+        end_lr_ratio=o.end_lr_ratio, weight_decay=o.weight_decay, b1=o.b1, b2=o.b2, clip_norm=o.clip_norm))
+    init = functools.partial(init_distill_state, tx=tx, critic_tx=critic_tx, uncond=uncond, seed=cfg.seed,
+                             ema=o.ema_decay > 0)
+    state, shardings = sharding.init_state(init, mesh, params)
+
+    def make_step():
+        return make_distill_step(graphdef, rest, tx, critic_tx, schedule, d, ema_decay=o.ema_decay,
+                                 out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())))
+    step_fn = make_step() if jax.tree.leaves(rest) else _cached(key + ("step",), make_step)
+    return state, shardings, step_fn
 
 
 def trained_params(result: dict, *, ema: bool = True):

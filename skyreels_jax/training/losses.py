@@ -1,4 +1,4 @@
-"""Training objectives as pure functions: flow matching, diffusion forcing, flow-DPO.
+"""Training objectives as pure functions: flow matching, diffusion forcing, flow-DPO, DMD.
 
 Conventions (the code's, not the paper's): σ=1 is pure noise, σ=0 is data;
 x_t = (1−σ)·x0 + σ·noise; the DiT predicts the velocity v = noise − x0 and is fed
@@ -116,3 +116,56 @@ def flow_dpo_loss(err_w, err_l, ref_err_w, ref_err_l, beta: float):
     metrics = {"reward_margin": margin.mean(), "reward_accuracy": (margin > 0).mean(),
                "err_chosen": err_w.mean(), "err_rejected": err_l.mean()}
     return loss.mean(), metrics
+
+
+# -- distribution matching distillation ------------------------------------------------------
+def sample_grid_frames(key, batch: int, frames: int, levels: int, *, non_decreasing: bool = True,
+                       sync_prob: float = 0.0, max_prefix: int = 0):
+    """A few-step student's noise levels, per frame as diffusion forcing draws them, on its own grid.
+
+    Returns (index [B, F] int32, loss mask [B, F]): index i < levels is the student's i-th σ (0 the
+    noisiest), index == levels a clean frame. Each frame draws a level uniformly; non_decreasing sorts
+    them so σ never decreases along the frames; sync_prob shares one level over a sample's frames;
+    each sample keeps k ~ U{0..max_prefix} clean leading frames (masked out of the loss), the history
+    a diffusion-forcing window conditions on.
+    """
+    if not 0 <= max_prefix < frames:
+        raise ValueError(f"max_prefix must be in [0, frames={frames}), got {max_prefix}")
+    k_frames, k_sync, k_syncval, k_prefix = jax.random.split(key, 4)
+    index = jax.random.randint(k_frames, (batch, frames), 0, levels)
+    if non_decreasing:       # a larger index is a smaller σ: earlier frames get the larger ones
+        index = -jnp.sort(-index, axis=1)
+    if sync_prob > 0:
+        sync = jax.random.bernoulli(k_sync, sync_prob, (batch, 1))
+        index = jnp.where(sync, jax.random.randint(k_syncval, (batch, 1), 0, levels), index)
+    n_clean = jax.random.randint(k_prefix, (batch, 1), 0, max_prefix + 1)
+    clean = jnp.arange(frames)[None, :] < n_clean
+    return jnp.where(clean, levels, index).astype(jnp.int32), ~clean
+
+
+def masked_frame_mean(err, mask):
+    """Mean of per-frame values [B, F] over the frames where mask [B, F] is true."""
+    mask = mask.astype(jnp.float32)
+    return (err * mask).sum() / jnp.maximum(mask.sum(), 1.0)
+
+
+def dmd_loss(x0_gen, x0_fake, x0_real, mask):
+    """The DMD generator loss: its gradient with respect to x0_gen is (x0_fake − x0_real) divided by
+    the sample's mean |x0_gen − x0_real| over its scored frames (DMD's normalisation), per element
+    and up to the loss's mean. x0_fake, x0_real: the critic's and the guided teacher's predictions of
+    x0 from x0_gen re-noised; mask [B, F] the frames the generator made. Returns (loss, the mean
+    normaliser)."""
+    x0_gen = x0_gen.astype(jnp.float32)
+    x0_real = jax.lax.stop_gradient(x0_real.astype(jnp.float32))
+    x0_fake = jax.lax.stop_gradient(x0_fake.astype(jnp.float32))
+    norm = per_sample_abs(jax.lax.stop_gradient(x0_gen) - x0_real, mask)
+    grad = (x0_fake - x0_real) / jnp.maximum(norm, 1e-6)[(...,) + (None,) * (x0_gen.ndim - 1)]
+    target = jax.lax.stop_gradient(x0_gen - grad)
+    return 0.5 * masked_frame_mean(per_frame_error(x0_gen, target), mask), norm.mean()
+
+
+def per_sample_abs(x, mask):
+    """Mean |x| per sample [B] over the frames where mask [B, F] is true."""
+    per_frame = jnp.abs(x.astype(jnp.float32)).mean(axis=tuple(range(2, x.ndim)))
+    mask = mask.astype(jnp.float32)
+    return (per_frame * mask).sum(axis=1) / jnp.maximum(mask.sum(axis=1), 1.0)

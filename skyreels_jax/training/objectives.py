@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from skyreels_jax.models.dit.condition import frame_mask
 from skyreels_jax.training import losses
 
-OBJECTIVES = ("flow", "diffusion_forcing", "dpo")
+OBJECTIVES = ("flow", "diffusion_forcing", "dpo", "dmd")   # dmd: training/distill.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +60,8 @@ def first_frame_condition(cond_latents):
     return jnp.concatenate([mask, cond_latents], axis=-1)
 
 
-def _predict(model, x_t, sigma_frames, batch):
+def predict(model, x_t, sigma_frames, batch):
+    """The DiT's velocity at per-frame σ [B, F] (fed as σ·1000), with the I2V condition when the batch has one."""
     if "cond_latents" in batch:
         x_t = jnp.concatenate([x_t, first_frame_condition(batch["cond_latents"].astype(x_t.dtype))], axis=-1)
     return model.forward(x_t, sigma_frames * 1000.0, batch["context"], batch.get("image_context"),
@@ -96,7 +97,7 @@ def flow_loss(model, batch, draw):
     """
     x0 = batch["latents"].astype(jnp.float32)
     noise, sigma, mask = draw["noise"], draw["sigma"], draw["mask"]
-    pred = _predict(model, losses.noisy_latents(x0, noise, sigma), sigma, batch)
+    pred = predict(model, losses.noisy_latents(x0, noise, sigma), sigma, batch)
     loss = losses.flow_matching_loss(pred, x0, noise, mask)
     return loss, {"loss": loss, "sigma_mean": sigma.mean(), "scored_frames": mask.mean()}
 
@@ -112,8 +113,8 @@ def dpo_errors(model, ref_model, batch, draw):
     x_t = losses.noisy_latents(both, noise2, sigma2)
     inputs = {k: jnp.concatenate([v, v]) for k, v in batch.items() if k in CONDITION_KEYS}
     target = losses.flow_target(both, noise2)
-    err = losses.per_sample_error(_predict(model, x_t, sigma2, inputs), target)
-    ref_pred = jax.lax.stop_gradient(_predict(ref_model, x_t, sigma2, inputs))
+    err = losses.per_sample_error(predict(model, x_t, sigma2, inputs), target)
+    ref_pred = jax.lax.stop_gradient(predict(ref_model, x_t, sigma2, inputs))
     ref_err = losses.per_sample_error(ref_pred, target)
     return err[:b], err[b:], ref_err[:b], ref_err[b:]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
+import numpy as np
 from flax import nnx
 
 from skyreels_jax.models.dit import DiT, DiTConfig
@@ -26,7 +27,7 @@ def build_model(cfg, mesh=None) -> DiT:
 
 def array_keys(cfg, dit: DiTConfig, source) -> tuple[str, ...]:
     """The arrays a batch needs: the videos of the objective, plus the I2V condition for image models."""
-    keys = ("chosen", "rejected") if cfg.objective == "dpo" else ("latents",)
+    keys = ("chosen", "rejected") if cfg.objective == "dpo" else ("latents",)   # dmd: the latents to noise
     if dit.image_dim:
         keys += ("cond_latents", "image_context")
     missing = [k for k in keys if k not in source[0]]
@@ -74,3 +75,25 @@ def prepare_source(cfg):
 
 def objective(cfg) -> Objective:
     return Objective(kind=cfg.objective, beta=cfg.dpo.beta, **cfg.noise.to_dict())
+
+
+def distillation(cfg, dit: DiTConfig):
+    """(Distillation, unconditional context [1, L, D]) of a dmd config: the student's σ are the
+    sampler's shift schedule at cfg.distill.num_steps points, exactly what it will be sampled at."""
+    from skyreels_jax.schedulers import make_schedule
+    from skyreels_jax.training.distill import Distillation
+
+    c = cfg.distill
+    if c.num_steps < 1:
+        raise ValueError(f"distill.num_steps must be at least 1, got {c.num_steps}")
+    schedule = make_schedule("shift", c.num_steps, c.shift)
+    d = Distillation(tuple(float(s) for s in schedule.sigmas[:-1]), tuple(float(t) for t in schedule.timesteps),
+                     objective(cfg), guidance_scale=c.guidance_scale, critic_steps=c.critic_steps,
+                     sigma_range=(c.sigma_min, c.sigma_max))
+    if not c.uncond_context:
+        return d, np.zeros((1, cfg.data.text_len, dit.text_dim), np.float32)
+    ctx = np.load(c.uncond_context).astype(np.float32)
+    if ctx.ndim != 2 or ctx.shape[1] != dit.text_dim or ctx.shape[0] > cfg.data.text_len:
+        raise ValueError(f"distill.uncond_context {c.uncond_context} has shape {ctx.shape}; it must be "
+                         f"[tokens <= data.text_len={cfg.data.text_len}, {dit.text_dim}]")
+    return d, np.pad(ctx, ((0, cfg.data.text_len - ctx.shape[0]), (0, 0)))[None]

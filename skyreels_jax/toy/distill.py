@@ -1,0 +1,164 @@
+"""Distribution matching distillation of the toy DiT into a 4-step student without CFG, then measured.
+
+    python -m skyreels_jax.toy.distill [--model toy] [--workdir outputs/toy_distill] [--steps N]
+                                       [--prompts 144] [--out DIR]
+
+1. training data: toy-world clips (seeds the measurement does not use) encoded by the model's VAE,
+   with their captions' contexts; the negative prompt's context for the teacher's CFG;
+2. DMD (training/distill.py, configs/train/toy_distill.py) from the model's DiT: the teacher is that
+   DiT at its guidance scale, the student samples at the shift schedule's first 4 σ with the LCM solver;
+3. the student's pipeline folder (work/pipeline: the model's VAE, text encoder and tokenizer, the
+   student in bfloat16, generation_defaults.json of 4 steps, guidance 1, scheduler lcm);
+4. teacher (30 steps, CFG) and student (4 steps) on the same seeds: prompt adherence
+   (toy/evaluate.py), the long diffusion-forcing videos, and seconds per video on this machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from skyreels_jax.toy.evaluate import LONG_PROMPTS, adherence, long_video
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train" / "toy_distill.py"
+TEACHER = dict(num_steps=30)                                      # the toy's guidance scale from its folder
+STUDENT = dict(num_steps=4, guidance_scale=1.0, scheduler="lcm")
+STUDENT_DEFAULTS = {"num_steps": 4, "guidance_scale": 1.0, "scheduler": "lcm"}
+DATA_SEED = 500_000    # training clips: seeds apart from the dataset's train and test clips
+
+
+def training_data(model: Path, work: Path, clips: int) -> tuple[Path, Path]:
+    """(the LatentTextPairs folder, the negative prompt's context .npy) for a dmd run; skipped when done."""
+    from skyreels_jax.pipelines.components import NEGATIVE_PROMPT_DF
+    from skyreels_jax.toy.build import _encode_latents
+    from skyreels_jax.toy.text import all_captions, text_embeddings
+    from skyreels_jax.toy.world import render_clip
+    from skyreels_jax.training import data
+
+    folder, uncond = work / "latents", work / "uncond_context.npy"
+    work.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():
+        rendered = [render_clip(DATA_SEED + i) for i in range(clips)]
+        z = _encode_latents(model / "vae", np.stack([r[0] for r in rendered]))
+        emb = text_embeddings(model, all_captions() + [NEGATIVE_PROMPT_DF])
+        np.save(uncond, emb[NEGATIVE_PROMPT_DF])
+        examples = ((f"{i:06d}", {"latents": zi, "context": emb[r[1]], "caption": r[1], "fps": 16})
+                    for i, (zi, r) in enumerate(zip(z, rendered)))
+        data.build(data.LatentTextPairs, folder, examples, latent_shape=z.shape[1:],
+                   text_dim=next(iter(emb.values())).shape[1])
+    return next(p.parent for p in folder.rglob("dataset_info.json")), uncond
+
+
+def write_student(model: Path, result: dict, out: Path) -> Path:
+    """A pipeline folder: the model's files but its DiT(s), the student's DiT in bfloat16, 4-step defaults."""
+    from flax import nnx
+
+    from skyreels_jax.toy.build import save_bfloat16
+    from skyreels_jax.toy.export import save_dit
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(model, tmp, ignore=shutil.ignore_patterns("transformer*"))
+    state = result["state"]
+    full = out.with_name(out.name + ".float32")
+    save_dit(nnx.merge(result["graphdef"], state.get("ema", state["params"]), result["rest"]), full)
+    save_bfloat16(full, tmp / "transformer")
+    shutil.rmtree(full)
+    defaults = json.loads((model / "generation_defaults.json").read_text())
+    (tmp / "generation_defaults.json").write_text(json.dumps({**defaults, **STUDENT_DEFAULTS}, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def run_distill(model: Path, work: Path, steps: int | None = None, clips: int = 1024) -> Path:
+    """Data, DMD training (resumes from work/dit), the student's folder work/pipeline."""
+    from skyreels_jax.training.loop import load_config, train
+
+    data_dir, uncond = training_data(model, work, clips)
+    overrides = {"data.dir": str(data_dir), "workdir": str(work / "dit"), "init_checkpoint": str(model / "transformer"),
+                 "distill.uncond_context": str(uncond)}
+    defaults = json.loads((model / "generation_defaults.json").read_text())
+    overrides["distill.guidance_scale"] = float(defaults["guidance_scale"])
+    if steps:
+        overrides["total_steps"] = steps
+    cfg = load_config(CONFIG, overrides)
+    t0 = time.perf_counter()
+    result = train(cfg)
+    print(f"distillation: {cfg.total_steps} steps, {time.perf_counter() - t0:.0f} s in this process", flush=True)
+    return write_student(model, result, work / "pipeline")
+
+
+def seconds_per_video(pipe, n: int = 4, **gen) -> float:
+    """Mean wall time of n 17-frame videos (after one untimed call that compiles)."""
+    from skyreels_jax.toy.evaluate import GEN
+
+    kw = {**GEN, **gen}
+    pipe("a red circle moves right on a black background", num_frames=17, seed=0, **kw)
+    t0 = time.perf_counter()
+    for i in range(n):
+        pipe("a blue square moves up on a black background", num_frames=17, seed=i, **kw)
+    return (time.perf_counter() - t0) / n
+
+
+def long_summary(pipe, frames: int, **gen) -> dict:
+    """Over the LONG_PROMPTS' videos: the least share of frames with an object in any chunk, the mean
+    share with the captioned colour, and the least path (px) of a full chunk."""
+    rows = [long_video(pipe, frames, p, **gen) for p in LONG_PROMPTS]
+    full = [r for video in rows for r in video[:-1]]
+    return dict(object_min=min(r["object"] for r in full), colour_mean=float(np.mean([r["colour"] for r in full])),
+                path_min=min(r["path"] for r in full))
+
+
+def measure(pipe, prompts: int, frames: int, **gen) -> dict:
+    a = adherence(pipe, prompts, **gen)
+    return {**a, **long_summary(pipe, frames, **gen), "seconds": seconds_per_video(pipe, **gen),
+            "nfe": pipe.stats["sampler"]["nfe"]}
+
+
+def table(rows: dict) -> str:
+    out = ["| model | colour | shape | direction | all three | long video: object (min) / colour (mean) / "
+           "path (min px) | s per 17-frame video | model evaluations |", "|---|---|---|---|---|---|---|---|"]
+    for name, m in rows.items():
+        out.append(f"| {name} | {m['colour_present']:.0%} | {m['shape_ok']:.0%} | {m['direction_ok']:.0%} | "
+                   f"**{m['all']:.1%}** | {m['object_min']:.2f} / {m['colour_mean']:.2f} / {m['path_min']:.0f} | "
+                   f"{m['seconds']:.2f} | {m['nfe']} |")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="toy")
+    ap.add_argument("--workdir", default="outputs/toy_distill")
+    ap.add_argument("--steps", type=int, default=None, help="override the config's total_steps")
+    ap.add_argument("--clips", type=int, default=1024, help="training clips")
+    ap.add_argument("--prompts", type=int, default=144)
+    ap.add_argument("--long-frames", type=int, default=169)
+    ap.add_argument("--out", help="also copy the student's folder here (e.g. skyreels_jax/assets/toy_fast)")
+    ap.add_argument("--measure-only", action="store_true", help="measure work/pipeline as it is")
+    args = ap.parse_args(argv)
+    from skyreels_jax.hub import resolve
+    from skyreels_jax.pipelines import load_pipeline
+
+    model, work = Path(resolve(args.model)), Path(args.workdir)
+    student = work / "pipeline" if args.measure_only else run_distill(model, work, args.steps, args.clips)
+    if args.out:
+        shutil.rmtree(args.out, ignore_errors=True)
+        shutil.copytree(student, args.out)
+    rows = {"teacher (30 steps, CFG)": measure(load_pipeline(model, cache=False), args.prompts, args.long_frames,
+                                               **TEACHER),
+            "teacher at the student's settings (4 steps, no CFG)": measure(
+                load_pipeline(model, cache=False), args.prompts, args.long_frames, **STUDENT),
+            "student (4 steps, no CFG)": measure(load_pipeline(student, cache=False), args.prompts, args.long_frames,
+                                                 **STUDENT)}
+    print(table(rows))
+    (work / "figures.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

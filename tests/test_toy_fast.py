@@ -1,0 +1,38 @@
+"""The embedded distilled model: `load_pipeline("toy-fast")` samples with its own 4-step defaults, the
+default "toy" keeps its own, and a folder's generation_defaults.json may name its scheduler."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import skyreels_jax as sj
+from skyreels_jax.hub import TOY, TOY_FAST, resolve
+from skyreels_jax.pipelines.components import inspect_folder
+from skyreels_jax.toy import metrics
+
+
+def test_toy_fast_samples_a_video_in_four_model_evaluations():
+    assert resolve("toy-fast") == TOY_FAST
+    pipe = sj.load_pipeline("toy-fast")
+    d = pipe.folder.defaults
+    assert (d["num_steps"], d["guidance_scale"], d["scheduler"], pipe.scheduler) == (4, 1.0, "lcm", "lcm")
+    video = pipe("a red circle moves right on a black background", seed=0, progress=False)
+    assert video.shape == (17, 32, 32, 3) and video.dtype == np.uint8
+    assert pipe.stats["sampler"]["nfe"] == 4 and pipe.stats["sampler"]["scheduler"] == "lcm"
+    present, _ = metrics.track(video, "red")
+    assert present.mean() > 0.5            # the captioned colour, not noise or a blank
+
+
+def test_the_default_toy_keeps_its_sampler():
+    folder = inspect_folder(TOY)
+    assert "scheduler" not in folder.defaults and folder.defaults["num_steps"] == 20
+    assert sj.load_pipeline("toy").scheduler == "unipc"
+
+
+def test_generation_defaults_refuse_a_scheduler_that_is_not_a_name(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(TOY_FAST, folder)
+    (folder / "generation_defaults.json").write_text(json.dumps({"num_steps": 4, "scheduler": 3}))
+    with pytest.raises(ValueError, match="scheduler must be a scheduler's name"):
+        inspect_folder(folder)
