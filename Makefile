@@ -30,7 +30,8 @@ lint: .venv/test.stamp
 test-slow: .venv/test.stamp
 	$(PY) -m pytest -q -m slow -s $(PYTEST_ARGS)
 
-# CPU benchmarks against diffusers, one table (docs/performance.md); ~20 minutes on 2 cores
+# CPU benchmarks against diffusers as an outside reviewer measures them (pinned, fresh processes, alternating
+# sides, medians), with a roofline column; one table (docs/performance.md). BENCH_ARGS="--rows vae" for a subset
 bench: .venv/test.stamp
 	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
 

@@ -10,15 +10,14 @@ first call minus a warm call. Children run with MALLOC_ARENA_MAX=2 (both sides):
 per-thread arenas otherwise keep freed buffers of XLA's CPU thread pool and inflate jax's RSS by
 ~0.5 GB per run.
 
-    python benchmarks/bench_vae.py                       # latent 1×16×3×16×16 -> video 9×128×128
-    python benchmarks/bench_vae.py --frames 5 --height 30 --width 52 --tile 256
+    python -m benchmarks.bench_vae                       # latent 1×16×3×16×16 -> video 9×128×128
+    python -m benchmarks.bench_vae --frames 5 --height 30 --width 52 --tile 256
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,11 +26,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.common import child_env, timed, torch_threads, vm_mib  # noqa: E402
+from benchmarks.common import run_child, timed, torch_threads, vm_mib  # noqa: E402
 
 
-def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, tile: int | None) -> None:
-    """Load, run op once (compile/warm-up), then `repeats` timed runs; write timings and the output."""
+def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, tile: int | None) -> dict:
+    """Load, run op once (compile/warm-up), then `repeats` timed runs; save the output, return the record."""
     data = np.load(inputs)
     x = data["z"] if op == "decode" else data["video"]
     if side == "jax":
@@ -65,9 +64,8 @@ def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, 
             return y.permute(0, 2, 3, 4, 1).numpy()
 
     rss_loaded = vm_mib()
-    r, y = timed(run, repeats)
-    result = dict(time=r["time_s"], first=r["first_s"], rss_loaded=rss_loaded, warm_rss=r["warm_peak_mib"],
-                  peak_rss=r["peak_mib"], device="cpu")
+    result, y = timed(run, repeats)
+    result.update(rss_loaded_mib=rss_loaded, device="cpu")
     if side == "jax":
         dev = jax.devices()[0]
         result["device"] = dev.device_kind
@@ -75,30 +73,39 @@ def child(side: str, op: str, folder: str, inputs: str, out: str, repeats: int, 
         if stats:
             result["peak_device"] = stats.get("peak_bytes_in_use", 0) / 2**20
     np.save(out + ".npy", y)
-    Path(out + ".json").write_text(json.dumps(result))
+    return result
 
 
-def measure(f: int, h: int, w: int, repeats: int = 2, tile: int | None = None, sides=("jax", "torch")) -> dict:
-    """{(side, op): record with "out"} for op in decode, encode; each in its own process."""
+def prepare(f: int, h: int, w: int, tmp: Path) -> tuple[Path, Path]:
+    """The random-weight VAE (real architecture) as a diffusers folder, and the inputs: (folder, inputs.npz)."""
     from tests.vae_fixtures import build_reference, save_diffusers  # random weights, real architecture
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench_vae_"))
     folder = save_diffusers(build_reference(base_dim=96, z_dim=16, latents_mean=None, latents_std=None), tmp / "vae")
     rng = np.random.default_rng(0)
     z = rng.standard_normal((1, f, h, w, 16), dtype=np.float32)
     video = rng.uniform(-1, 1, (1, 4 * (f - 1) + 1, 8 * h, 8 * w, 3)).astype(np.float32)
     np.savez(tmp / "inputs.npz", z=z, video=video)
-    print(f"latent {list(z.shape)} (B,F,H,W,C) <-> video {list(video.shape)}; torch threads {os.cpu_count()}; "
-          f"tile {tile or 'none'}")
+    return folder, tmp / "inputs.npz"
+
+
+def command(side: str, op: str, folder: Path, inputs: Path, out: Path, repeats: int = 1,
+            tile: int | None = None) -> tuple:
+    """run_child arguments of one (side, op) process; its output goes to out.npy."""
+    return ("benchmarks.bench_vae", "--repeats", repeats, "--child", side, op, folder, inputs, out,
+            *(["--tile", tile] if tile else []))
+
+
+def measure(f: int, h: int, w: int, repeats: int = 2, tile: int | None = None, sides=("jax", "torch")) -> dict:
+    """{(side, op): record with "out"} for op in decode, encode; each in its own process."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench_vae_"))
+    folder, inputs = prepare(f, h, w, tmp)
+    print(f"latent {[1, f, h, w, 16]} (B,F,H,W,C); torch threads {len(os.sched_getaffinity(0))}; tile {tile or 'none'}")
     results = {}
     for op in ("decode", "encode"):
         for side in sides:
-            out = str(tmp / f"{side}_{op}")
-            cmd = [sys.executable, __file__, "--repeats", str(repeats), "--child", side, op, str(folder),
-                   str(tmp / "inputs.npz"), out] + (["--tile", str(tile)] if tile else [])
-            subprocess.run(cmd, check=True, cwd=ROOT, env=child_env())
-            results[side, op] = json.loads(Path(out + ".json").read_text())
-            results[side, op]["out"] = np.load(out + ".npy")
+            out = tmp / f"{side}_{op}"
+            results[side, op] = run_child(*command(side, op, folder, inputs, out, repeats, tile))
+            results[side, op]["out"] = np.load(str(out) + ".npy")
     return results
 
 
@@ -113,16 +120,17 @@ def main() -> None:
     p.add_argument("--child", nargs=5, metavar=("SIDE", "OP", "FOLDER", "INPUTS", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        return child(*args.child, repeats=args.repeats, tile=args.tile)
+        print(json.dumps(child(*args.child, repeats=args.repeats, tile=args.tile)))
+        return
 
     results = measure(args.frames, args.height, args.width, args.repeats, args.tile, args.sides.split(","))
     print("\n| op | side | device | time (s) | compile (s) | peak RSS, whole run (MiB) | peak RSS, warm runs (MiB) "
           "| RSS after load (MiB) | peak device (MiB) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (side, op), r in results.items():
-        compile_s = r["first"] - r["time"] if side == "jax" else float("nan")
-        print(f"| {op} | {side} | {r['device']} | {r['time']:.2f} | {compile_s:.1f} | {r['peak_rss']:.0f} | "
-              f"{r['warm_rss']:.0f} | {r['rss_loaded']:.0f} | {r.get('peak_device', float('nan')):.0f} |")
+        compile_s = r["first_s"] - r["time_s"] if side == "jax" else float("nan")
+        print(f"| {op} | {side} | {r['device']} | {r['time_s']:.2f} | {compile_s:.1f} | {r['peak_mib']:.0f} | "
+              f"{r['warm_peak_mib']:.0f} | {r['rss_loaded_mib']:.0f} | {r.get('peak_device', float('nan')):.0f} |")
     if {"jax", "torch"} <= set(args.sides.split(",")):
         print("\n| op | time jax/torch | peak RSS jax/torch (whole run) | peak RSS jax/torch (warm runs) "
               "| rel diff ‖jax−torch‖/‖torch‖ |")
@@ -130,8 +138,8 @@ def main() -> None:
         for op in ("decode", "encode"):
             j, t = results["jax", op], results["torch", op]
             diff = np.linalg.norm(j["out"] - t["out"]) / np.linalg.norm(t["out"])
-            print(f"| {op} | {j['time'] / t['time']:.2f} | {j['peak_rss'] / t['peak_rss']:.2f} | "
-                  f"{j['warm_rss'] / t['warm_rss']:.2f} | {diff:.1e} |")
+            print(f"| {op} | {j['time_s'] / t['time_s']:.2f} | {j['peak_mib'] / t['peak_mib']:.2f} | "
+                  f"{j['warm_peak_mib'] / t['warm_peak_mib']:.2f} | {diff:.1e} |")
 
 
 if __name__ == "__main__":

@@ -69,9 +69,11 @@ def child_env() -> dict:
     return {"MALLOC_ARENA_MAX": "2", **os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def run_child(module: str, *args: str, env: dict | None = None) -> dict:
-    """python -m module args... in a fresh process (env: extra variables); its last stdout line is the JSON result."""
-    out = subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+def run_child(module: str, *args: str, env: dict | None = None, cpus: str | None = None) -> dict:
+    """python -m module args... in a fresh process (env: extra variables; cpus: pinned there with taskset,
+    e.g. "0,1"); its last stdout line is the JSON result."""
+    pin = ["taskset", "-c", cpus] if cpus else []
+    out = subprocess.run([*pin, sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
                          cwd=ROOT, env={**child_env(), **(env or {})})
     if out.returncode:
         raise RuntimeError(f"{module} {' '.join(map(str, args))} failed:\n{out.stderr[-4000:]}")
@@ -79,9 +81,10 @@ def run_child(module: str, *args: str, env: dict | None = None) -> dict:
 
 
 def torch_threads() -> int:
-    """Set torch to as many threads as XLA's CPU client uses (all cores), and return that count."""
+    """Set torch to as many threads as XLA's CPU client uses, and return that count: XLA sizes its
+    intra-op pool by the CPUs this process may run on (taskset), so torch gets the same number."""
     import torch
 
-    n = os.cpu_count()
+    n = len(os.sched_getaffinity(0))
     torch.set_num_threads(n)
     return n

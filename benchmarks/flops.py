@@ -29,3 +29,41 @@ def dit_forward_flops(cfg, frames: int, height: int, width: int, text_len: int =
     if cfg.inject_sample_info:
         outside += 2 * (D * D + 6 * D * D)          # fps MLP
     return batch * (cfg.num_layers * block + outside)
+
+
+def jaxpr_flops(fn, *args) -> int:
+    """Matrix-product FLOPs of fn(*args) (arrays or jax.ShapeDtypeStruct), counted on its jaxpr: every
+    dot_general and conv_general_dilated, 2 per multiply-add, a scan's body times its length (XLA's
+    cost analysis counts a loop body once). Nothing runs; use it for models without a formula (the VAE)."""
+    import jax
+
+    return _count(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+def _count(jaxpr) -> int:
+    import math
+
+    from jax.extend.core import jaxprs_in_params
+
+    total = 0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name == "dot_general":
+            (contract, _), (batch, _) = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            k = math.prod(lhs[d] for d in contract)
+            total += 2 * k * math.prod(eqn.outvars[0].aval.shape)
+        elif name == "conv_general_dilated":
+            rhs_spec = eqn.params["dimension_numbers"].rhs_spec  # (out, in, *spatial) positions
+            rhs = eqn.invars[1].aval.shape
+            per_output = rhs[rhs_spec[1]] * math.prod(rhs[d] for d in rhs_spec[2:])
+            total += 2 * per_output * math.prod(eqn.outvars[0].aval.shape)  # rhs "in" is per group already
+        times = eqn.params.get("length", 1) if name == "scan" else 1
+        if name == "while":
+            raise ValueError("a while loop's trip count is unknown: count its body by hand")
+        if name == "cond":  # the costliest branch
+            total += max(_count(b.jaxpr) for b in eqn.params["branches"])
+            continue
+        for sub in jaxprs_in_params(eqn.params):
+            total += times * _count(sub)
+    return total

@@ -53,3 +53,29 @@ def test_gpu_step_script_sizes_and_tiny_run():
     assert gpu_step.step_flops(full) == 2 * dit_forward_flops(cfg, 25, 68, 120)
     result = gpu_step.run_ours(Namespace(frames=5, height=32, width=32, tiny=True, repeats=1))
     assert len(result["times"]) == 1 and result["first_s"] > 0
+
+
+def test_jaxpr_count_of_a_conv_a_dot_and_a_scan():
+    """The counter the VAE rows use: 2 per multiply-add, a scan's body times its length."""
+    from benchmarks.flops import jaxpr_flops
+
+    x, k = jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32), jax.ShapeDtypeStruct((3, 3, 3, 5), jnp.float32)
+
+    def conv(x, k):
+        return jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    assert jaxpr_flops(conv, x, k) == 2 * (2 * 8 * 8 * 5) * (3 * 3 * 3)
+    a, b = jax.ShapeDtypeStruct((4, 6), jnp.float32), jax.ShapeDtypeStruct((6, 7), jnp.float32)
+    assert jaxpr_flops(jnp.matmul, a, b) == 2 * 4 * 6 * 7
+
+    def scanned(a, b):
+        return jax.lax.scan(lambda c, _: (c, jnp.matmul(a, b)), 0.0, None, length=3)[1]
+
+    assert jaxpr_flops(jax.jit(scanned), a, b) == 3 * 2 * 4 * 6 * 7
+
+
+def test_benchmark_calls_alternate_between_the_sides():
+    from benchmarks.duel import alternating
+
+    assert alternating(["R", "C"], 3) == ["R", "C", "C", "R", "R", "C"]
+    assert alternating(["R", "C", "K"], 2) == ["R", "C", "K", "K", "C", "R"]
