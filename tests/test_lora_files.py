@@ -29,6 +29,14 @@ def with_adapter(alpha: int, rank: int = 4):
     return model, get_peft_model_state_dict(model)
 
 
+def toy_lora(path, module: str, d_in: int, d_out: int, seed: int, scale: float = 1.0):
+    """A rank-2 kohya LoRA file for one original-layout layer of the toy DiT ("blocks.0.ffn.0")."""
+    torch.manual_seed(seed)
+    save_file({f"diffusion_model.{module}.lora_down.weight": scale * torch.randn(2, d_in),
+               f"diffusion_model.{module}.lora_up.weight": scale * torch.randn(d_out, 2)}, str(path))
+    return path
+
+
 def rel(a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
@@ -101,11 +109,7 @@ def test_generate_lora_on_the_toy_model_changes_the_video_and_records_it(tmp_pat
     from skyreels_jax.pipelines import load_pipeline
 
     dit = load_pipeline("toy").dit
-    torch.manual_seed(3)
-    dim, ffn = dit.config.dim, dit.config.ffn_dim
-    save_file({"diffusion_model.blocks.0.ffn.0.lora_down.weight": 0.5 * torch.randn(2, dim),
-               "diffusion_model.blocks.0.ffn.0.lora_up.weight": 0.5 * torch.randn(ffn, 2)},
-              str(tmp_path / "toy.safetensors"))
+    toy_lora(tmp_path / "toy.safetensors", "blocks.0.ffn.0", dit.config.dim, dit.config.ffn_dim, seed=3, scale=0.5)
     common = ["generate", "--model", "toy", "--prompt", "a red ball moves left", "--num-frames", "5",
               "--steps", "2", "--seed", "0"]
     assert main([*common, "--output", str(tmp_path / "plain.mp4")]) == 0
@@ -123,12 +127,8 @@ def test_generate_lora_on_the_toy_model_changes_the_video_and_records_it(tmp_pat
 def test_pipeline_runtime_loras_switch_strength_between_calls(tmp_path):
     from skyreels_jax.pipelines import load_pipeline
 
-    dit = load_pipeline("toy").dit
-    torch.manual_seed(5)
-    save_file({"diffusion_model.blocks.0.cross_attn.o.lora_down.weight": torch.randn(2, dit.config.dim),
-               "diffusion_model.blocks.0.cross_attn.o.lora_up.weight": torch.randn(dit.config.dim, 2)},
-              str(tmp_path / "o.safetensors"))
-    lora = [(tmp_path / "o.safetensors", 0.7)]
+    dim = load_pipeline("toy").dit.config.dim
+    lora = [(toy_lora(tmp_path / "o.safetensors", "blocks.0.cross_attn.o", dim, dim, seed=5), 0.7)]
     call = dict(num_frames=5, num_steps=2, seed=1, output="latents")
     plain = np.asarray(load_pipeline("toy")("a red ball moves left", **call))
     merged = np.asarray(load_pipeline("toy", loras=lora)("a red ball moves left", **call))
@@ -149,10 +149,7 @@ def test_lora_then_quantize_in_load_pipeline(tmp_path):
     from skyreels_jax.pipelines import load_pipeline
 
     dit = load_pipeline("toy").dit
-    torch.manual_seed(4)
-    save_file({"diffusion_model.blocks.1.self_attn.q.lora_down.weight": torch.randn(2, dit.config.dim),
-               "diffusion_model.blocks.1.self_attn.q.lora_up.weight": torch.randn(dit.config.dim, 2)},
-              str(tmp_path / "q.safetensors"))
+    toy_lora(tmp_path / "q.safetensors", "blocks.1.self_attn.q", dit.config.dim, dit.config.dim, seed=4)
     pipe = load_pipeline("toy", quantize="int8", low_memory=True, loras=[(tmp_path / "q.safetensors", 0.5)])
     want = quantize(merge_loras(dit, [(tmp_path / "q.safetensors", 0.5)]), "int8")
 
@@ -188,6 +185,14 @@ def test_runtime_equals_merged_and_strengths_switch_without_reloading(base, tmp_
     assert np.array_equal(np.asarray(runtime(*inputs())), plain)
     with pytest.raises(ValueError, match="2 finite strength"):
         set_lora_strengths(runtime, (1.0,))
+    # a last file that matches nothing (allowed) still takes its place among the strengths
+    save_file({"transformer.nothere.lora_A.weight": torch.ones(2, 4), "transformer.nothere.lora_B.weight":
+               torch.ones(4, 2)}, str(tmp_path / "other.safetensors"))
+    extra = attach_loras(load_transformer(base), [(files[0], 1.0), (tmp_path / "other.safetensors", 1.0)],
+                         allow_unmatched=True)
+    set_lora_strengths(extra, (0.3, 5.0))
+    single = merge_loras(load_transformer(base), [(files[0], 0.3)])
+    assert rel(np.asarray(extra(*inputs())), np.asarray(single(*inputs()))) <= 1e-5
 
 
 def test_loras_on_a_mesh_match_one_device():

@@ -27,7 +27,7 @@ from flax import nnx
 
 from skyreels_jax.training import losses
 from skyreels_jax.training.objectives import CONDITION_KEYS, Objective, draw_noise, predict
-from skyreels_jax.training.step import copy_tree
+from skyreels_jax.training.step import copy_tree, ema_update
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,10 +64,6 @@ def init_distill_state(params, tx, critic_tx, uncond, *, seed: int = 0, ema: boo
     return state
 
 
-def _expand(x, ndim: int):
-    return x.reshape(x.shape + (1,) * (ndim - x.ndim))
-
-
 def generator_x0(model, batch, key, d: Distillation):
     """(x0_gen [B,F,H,W,C] float32, mask [B,F] of the frames it made): the batch's latents noised at
     per-frame levels of the student's grid, then one generator evaluation. Clean frames stay the data."""
@@ -81,7 +77,7 @@ def generator_x0(model, batch, key, d: Distillation):
     timestep = jnp.asarray(d.timesteps + (0.0,), jnp.float32)[index]
     x_t = losses.noisy_latents(x0, jax.random.normal(k_noise, x0.shape, jnp.float32), sigma)
     v = predict(model, x_t.astype(x0.dtype), timestep / 1000.0, batch).astype(jnp.float32)
-    return x_t - _expand(sigma, x0.ndim) * v, mask
+    return x_t - losses.per_frame(sigma, x0.ndim) * v, mask
 
 
 def guided_velocity(model, x_t, sigma, batch, uncond, scale: float):
@@ -125,7 +121,7 @@ def make_distill_step(graphdef, rest, tx, critic_tx, schedule, d: Distillation, 
         x0_gen, mask = generator_x0(merge(params), batch, k_gen, d)
         sigma = _renoise_sigma(k_sigma, mask, d)
         x_t = jax.lax.stop_gradient(losses.noisy_latents(x0_gen, jax.random.normal(k_noise, x0_gen.shape), sigma))
-        s = _expand(sigma, x_t.ndim)
+        s = losses.per_frame(sigma, x_t.ndim)
         x_in = x_t.astype(batch["latents"].dtype)
         x0_fake = x_t - s * predict(merge(critic), x_in, sigma, batch).astype(jnp.float32)
         x0_real = x_t - s * guided_velocity(merge(teacher), x_in, sigma, batch, uncond, d.guidance_scale)
@@ -154,8 +150,7 @@ def make_distill_step(graphdef, rest, tx, critic_tx, schedule, d: Distillation, 
         new = {**state, "params": new_params, "opt_state": opt_state, "critic": critic, "critic_opt_state": critic_opt,
                "step": state["step"] + 1}
         if "ema" in state:
-            new["ema"] = jax.tree.map(lambda e, p: (ema_decay * e + (1 - ema_decay) * p).astype(e.dtype),
-                                      state["ema"], new_params)
+            new["ema"] = ema_update(state["ema"], new_params, ema_decay)
         metrics = {"loss": loss, "critic_loss": critic_losses.mean(), **metrics,
                    "grad_norm": optax.global_norm(grads), "lr": schedule(state["step"])}
         return new, metrics

@@ -57,7 +57,7 @@ def sample_frame_sigmas(key, batch: int, frames: int, *, mean: float = 0.0, std:
 
 
 # -- flow matching ---------------------------------------------------------------------------
-def _per_frame(sigma, ndim: int):
+def per_frame(sigma, ndim: int):
     """σ of shape [B] or [B, F] -> broadcastable against [B, F, H, W, C]."""
     sigma = jnp.asarray(sigma, jnp.float32)
     return sigma.reshape(sigma.shape + (1,) * (ndim - sigma.ndim))
@@ -65,7 +65,7 @@ def _per_frame(sigma, ndim: int):
 
 def noisy_latents(x0, noise, sigma):
     """x_t = (1−σ)·x0 + σ·noise, σ per sample [B] or per frame [B, F]."""
-    s = _per_frame(sigma, x0.ndim)
+    s = per_frame(sigma, x0.ndim)
     return (1.0 - s) * x0 + s * noise
 
 

@@ -40,6 +40,11 @@ def split_model(model: nnx.Module):
     return nnx.split(model, nnx.Param, ...)
 
 
+def ema_update(ema, params, decay: float):
+    """decay·ema + (1 − decay)·params, in the EMA's dtypes."""
+    return jax.tree.map(lambda e, p: (decay * e + (1 - decay) * p).astype(e.dtype), ema, params)
+
+
 def copy_tree(tree):
     """A copy with fresh buffers (so donating one tree never frees the other)."""
     return jax.tree.map(jnp.copy, tree)
@@ -128,8 +133,7 @@ def make_train_step(graphdef, rest, tx, schedule, objective: Objective, *, grad_
         new_params = optax.apply_updates(params, updates)
         new = {**state, "params": new_params, "opt_state": opt_state, "step": state["step"] + 1}
         if "ema" in state:
-            new["ema"] = jax.tree.map(lambda e, p: (ema_decay * e + (1 - ema_decay) * p).astype(e.dtype),
-                                      state["ema"], new_params)
+            new["ema"] = ema_update(state["ema"], new_params, ema_decay)
         metrics = {**metrics, "grad_norm": optax.global_norm(grads), "lr": schedule(state["step"])}
         return new, metrics
 

@@ -22,12 +22,17 @@ from skyreels_jax.models.dit.lora_files import factors, matched_layers
 from skyreels_jax.nn.linear import Linear
 
 LORA_MODES = ("merge", "runtime")  # load_pipeline's lora_mode
-_SLOTS = weakref.WeakKeyDictionary()  # DiT -> {kernel path: (file of each rank slot [R], alpha / rank [.., R])}
+# DiT -> (how many files, {kernel path: (file of each rank slot [R], alpha / rank [.., R])})
+_SLOTS = weakref.WeakKeyDictionary()
+
+
+def _linears(model) -> dict[tuple, Linear]:
+    return {path + ("kernel",): module for path, module in nnx.iter_modules(model) if isinstance(module, Linear)}
 
 
 def attach_loras(model, loras, allow_unmatched: bool = False):
     """Apply [(path, strength), ...] to the DiT at run time, replacing any attached before; returns the model."""
-    layers = {path + ("kernel",): module for path, module in nnx.iter_modules(model) if isinstance(module, Linear)}
+    layers = _linears(model)
     found = defaultdict(list)  # kernel path -> [(file index, layer or None, down, up, alpha / rank)]
     for index, (file, _) in enumerate(loras):
         for name, kernel, layer, parts in matched_layers(model, file, allow_unmatched):
@@ -38,25 +43,24 @@ def attach_loras(model, loras, allow_unmatched: bool = False):
     slots = {}
     for kernel, entries in found.items():
         linear = layers[kernel]
-        down, up, owners, unit = _stack(entries, linear.kernel.get_value().shape, kernel[0] == "blocks")
-        slots[kernel] = (owners, unit)
         weight = linear.kernel.get_value()
+        down, up, owners, unit = _stack(entries, weight.shape, kernel[0] == "blocks")
+        slots[kernel] = (owners, unit)
         linear.attach_lora(_place(down, weight, "in"), _place(up, weight, "out"),
                            _place(unit * np.asarray([s for _, s in loras], np.float32)[owners], weight, "scale"))
-    _SLOTS[model] = slots
+    _SLOTS[model] = (len(loras), slots)
     return model
 
 
 def set_lora_strengths(model, strengths) -> None:
     """New strengths for the files attach_loras applied, in their order; nothing recompiles."""
-    slots = _SLOTS.get(model)
-    if not slots:
+    if model not in _SLOTS:
         raise ValueError("no LoRA is attached at run time to this DiT: load it with lora_mode='runtime'")
+    files, slots = _SLOTS[model]
     strengths = np.asarray(strengths, np.float32)
-    files = 1 + max(int(owners.max()) for owners, _ in slots.values())
     if strengths.shape != (files,) or not np.all(np.isfinite(strengths)):
         raise ValueError(f"give {files} finite strength(s), one per LoRA file in load order; got {strengths.tolist()}")
-    layers = {path + ("kernel",): module for path, module in nnx.iter_modules(model) if isinstance(module, Linear)}
+    layers = _linears(model)
     for kernel, (owners, unit) in slots.items():
         scale = layers[kernel].lora_scale
         scale.set_value(jax.device_put(unit * strengths[owners], scale.get_value().sharding))
