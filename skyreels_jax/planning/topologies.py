@@ -7,6 +7,7 @@ on larger ones and on v5p.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 
@@ -87,16 +88,17 @@ def tpu_devices(slice_: Slice) -> list:
     return list(topology.devices)
 
 
-def group_devices(slice_: Slice, chips: int) -> list:
+@functools.cache  # choose() asks once per candidate layout; each answer is a libtpu topology
+def group_devices(slice_: Slice, chips: int) -> tuple:
     """The devices one data-parallel group of `chips` chips compiles for. On a multi-host slice a group of whole
     hosts is described as a slice of its own (same chips per host): libtpu cannot compile a program for some of
     a multi-host topology's chips (it aborts on their device ids), and a group only ever talks among its own."""
     if chips == slice_.chips or slice_.hosts == 1:
-        return tpu_devices(slice_)[:chips]
+        return tuple(tpu_devices(slice_)[:chips])
     grids = _V5P_GRIDS if slice_.generation == "v5p" else _GRIDS
     per_host = math.prod(slice_.chips_per_host)
     if chips % per_host or chips not in grids:
         raise ValueError(f"a group of {chips} chips on {slice_.name} is not a whole number of its hosts")
     group = Slice(f"{slice_.name} (a group of {chips} chips)", f"{slice_.generation}:{grids[chips]}",
                   slice_.chips_per_host)
-    return tpu_devices(group)
+    return tuple(tpu_devices(group))
