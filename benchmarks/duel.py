@@ -7,7 +7,7 @@ between the sides (R C C R R C ... for two sides), so a load spike or a warm pag
 both. Times and peaks are medians over all processes, with their spread (min–max).
 
 run_all sets JAX_PLATFORMS=cpu for its processes: this environment holds libtpu (the test extra compiles
-TPU programs), which jax otherwise loads and probes at start-up, ~107 MiB more whole-process peak
+TPU programs), which jax otherwise loads and probes at start-up, ~95 MiB more whole-process peak
 (file pages) than a CPU install of skyreels-jax, which has no libtpu, would show.
 """
 from __future__ import annotations
