@@ -16,7 +16,7 @@ BF16, F32 = jnp.bfloat16, jnp.float32
 
 
 @pytest.mark.parametrize("platform,shape,dtype,features,expected", [
-    ("cpu", SHORT, F32, {}, "xla"),
+    ("cpu", SHORT, F32, {}, "chunked"),
     ("cpu", MEDIUM, F32, {}, "chunked"),
     ("cuda", MEDIUM, F32, {}, "xla"),
     ("cpu", LONG, F32, {}, "chunked"),
