@@ -150,6 +150,9 @@ def test_lora_run_resumes_and_merges(tmp_path):
     train(cfg, stop_after=4, verbose=False)
     resumed = train(cfg, verbose=False)
     assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
+    again = train(cfg, stop_after=4, verbose=False)  # resumed past its stop: no step, the saved state
+    assert _losses(tmp_path / "b") == _losses(tmp_path / "a")
+    assert jax.tree.all(jax.tree.map(np.array_equal, again["state"]["params"], resumed["state"]["params"]))
     saved, _ = Checkpointer(tmp_path / "b" / "checkpoints").restore({k: v for k, v in straight["state"].items()
                                                                      if k != "base"})
     assert "base" not in saved and resumed["lora_scale"] == 2.0

@@ -1,14 +1,16 @@
 """Distribution matching distillation of the toy DiT into a 4-step student without CFG, then measured.
 
     python -m skyreels_jax.toy.distill [--model toy] [--workdir outputs/toy_distill] [--steps N]
-                                       [--prompts 144] [--out DIR]
+                                       [--select-every 100] [--prompts 144] [--out DIR]
 
 1. training data: toy-world clips (seeds the measurement does not use) encoded by the model's VAE,
    with their captions' contexts; the negative prompt's context for the teacher's CFG;
 2. DMD (training/distill.py, configs/train/toy_distill.py) from the model's DiT: the teacher is that
    DiT at its guidance scale, the student samples at the shift schedule's first 4 σ with the LCM solver;
 3. the student's pipeline folder (work/pipeline: the model's VAE, text encoder and tokenizer, the
-   student in bfloat16, generation_defaults.json of 4 steps, guidance 1, scheduler lcm);
+   student in bfloat16, generation_defaults.json of 4 steps, guidance 1, scheduler lcm). With
+   --select-every N the student is measured every N steps on validation seeds (apart from the
+   reported ones) and the best one is kept: where a DMD run is best depends on its length and rate;
 4. teacher (30 steps, CFG) and student (4 steps) on the same seeds: prompt adherence
    (toy/evaluate.py), the long diffusion-forcing videos, and seconds per video on this machine.
 """
@@ -29,6 +31,7 @@ TEACHER = dict(num_steps=30)                                      # the toy's gu
 STUDENT = dict(num_steps=4, guidance_scale=1.0, scheduler="lcm")
 STUDENT_DEFAULTS = {"num_steps": 4, "guidance_scale": 1.0, "scheduler": "lcm"}
 DATA_SEED = 500_000    # training clips: seeds apart from the dataset's train and test clips
+VALIDATION_SEED = 50_000  # the selection's sampling seeds: apart from the reported measure's (1000 + i)
 
 
 def training_data(model: Path, work: Path, clips: int) -> tuple[Path, Path]:
@@ -75,8 +78,10 @@ def write_student(model: Path, result: dict, out: Path) -> Path:
     return out
 
 
-def run_distill(model: Path, work: Path, steps: int | None = None, clips: int = 1024) -> Path:
-    """Data, DMD training (resumes from work/dit), the student's folder work/pipeline."""
+def run_distill(model: Path, work: Path, steps: int | None = None, clips: int = 1024, select_every: int = 0,
+                select_prompts: int = 72) -> Path:
+    """Data, DMD training (resumes from work/dit), the student's folder work/pipeline: the last step's, or
+    with select_every the best on validation seeds of the students every select_every steps."""
     from skyreels_jax.training.loop import load_config, train
 
     data_dir, uncond = training_data(model, work, clips)
@@ -88,9 +93,37 @@ def run_distill(model: Path, work: Path, steps: int | None = None, clips: int = 
         overrides["total_steps"] = steps
     cfg = load_config(CONFIG, overrides)
     t0 = time.perf_counter()
-    result = train(cfg)
-    print(f"distillation: {cfg.total_steps} steps, {time.perf_counter() - t0:.0f} s in this process", flush=True)
-    return write_student(model, result, work / "pipeline")
+    if not select_every:
+        result = train(cfg)
+        print(f"distillation: {cfg.total_steps} steps, {time.perf_counter() - t0:.0f} s in this process", flush=True)
+        return write_student(model, result, work / "pipeline")
+    return select_student(model, work, cfg, select_every, select_prompts)
+
+
+def select_student(model: Path, work: Path, cfg, every: int, prompts: int) -> Path:
+    """Train in stretches of `every` steps; after each, measure the student's adherence on validation seeds
+    and keep the best as work/pipeline. The scores are kept in work/selection.json, so a rerun resumes."""
+    from skyreels_jax.pipelines import load_pipeline
+    from skyreels_jax.training.loop import train
+
+    record = work / "selection.json"
+    scores = {int(k): v for k, v in json.loads(record.read_text()).items()} if record.exists() else {}
+    stops = sorted({*range(every, cfg.total_steps, every), cfg.total_steps})
+    for stop in (s for s in stops if s not in scores):
+        t0 = time.perf_counter()
+        result = train(cfg, stop_after=stop)
+        candidate = write_student(model, result, work / "candidate")
+        scores[stop] = adherence(load_pipeline(candidate, cache=False), prompts, seed=VALIDATION_SEED, **STUDENT)["all"]
+        if scores[stop] >= max(scores.values()):
+            shutil.rmtree(work / "pipeline", ignore_errors=True)
+            candidate.rename(work / "pipeline")
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(scores, indent=2) + "\n")
+        tmp.replace(record)
+        print(f"step {stop}: validation adherence {scores[stop]:.1%} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    best = max(scores, key=scores.get)
+    print(f"kept the student of step {best} ({scores[best]:.1%} on {prompts} validation prompts)", flush=True)
+    return work / "pipeline"
 
 
 def seconds_per_video(pipe, n: int = 4, **gen) -> float:
@@ -136,6 +169,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default="outputs/toy_distill")
     ap.add_argument("--steps", type=int, default=None, help="override the config's total_steps")
     ap.add_argument("--clips", type=int, default=1024, help="training clips")
+    ap.add_argument("--select-every", type=int, default=0,
+                    help="measure the student every N steps on validation seeds and keep the best (0: the last)")
     ap.add_argument("--prompts", type=int, default=144)
     ap.add_argument("--long-frames", type=int, default=169)
     ap.add_argument("--out", help="also copy the student's folder here (e.g. skyreels_jax/assets/toy_fast)")
@@ -145,7 +180,8 @@ def main(argv=None) -> int:
     from skyreels_jax.pipelines import load_pipeline
 
     model, work = Path(resolve(args.model)), Path(args.workdir)
-    student = work / "pipeline" if args.measure_only else run_distill(model, work, args.steps, args.clips)
+    student = work / "pipeline" if args.measure_only else run_distill(model, work, args.steps, args.clips,
+                                                                                 args.select_every)
     if args.out:
         shutil.rmtree(args.out, ignore_errors=True)
         shutil.copytree(student, args.out)

@@ -62,7 +62,8 @@ def _saved(state: dict) -> dict:
 
 def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
     """Train to cfg.total_steps (resuming if a checkpoint exists); returns the final state and
-    the last metrics. stop_after ends the run early after that step (to simulate a crash)."""
+    the last metrics. stop_after ends the run early after that step (to simulate a crash, or to look at
+    the model on the way); a run resumed at or past it takes no step."""
     workdir = Path(cfg.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = make_mesh(**cfg.mesh.to_dict()) if cfg.get("mesh") else make_mesh()
@@ -117,7 +118,8 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
 
     refresh = cfg.dpo.ref_refresh_every if obj.needs_reference else 0
     last, t0, n0 = {}, time.perf_counter(), start
-    for step in range(start, cfg.total_steps):
+    end = cfg.total_steps if stop_after is None else min(cfg.total_steps, stop_after)
+    for step in range(start, end):
         if refresh and step > 0 and step % refresh == 0:
             state = refresh_reference(state)
         state, metrics = step_fn(state, sharding.global_batch(next(it), mesh, batch_size))
@@ -128,8 +130,6 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
             log.write(done, last)
             t0, n0 = time.perf_counter(), done
         ckpt.save(done, _saved(state), {"step": done, "data": it.get_state()}, force=done == cfg.total_steps)
-        if stop_after is not None and done >= stop_after:
-            break
     ckpt.wait()
     ckpt.close()
     log.close()
