@@ -15,15 +15,6 @@ from skyreels_jax.models.dit import DiTConfig
 from skyreels_jax.models.dit import keys as dit_keys
 
 
-def to_torch(leaf: str, tensor: np.ndarray) -> np.ndarray:
-    """Ours to PyTorch layout (inverse of dit_keys.to_flax)."""
-    if leaf == "kernel" and tensor.ndim == 2:
-        return tensor.T
-    if leaf == "kernel" and tensor.ndim == 5:
-        return tensor.transpose(4, 3, 0, 1, 2)
-    return tensor
-
-
 def diffusers_config(c: DiTConfig) -> dict:
     """The diffusers config.json of a DiT: every published variant (T2V, DF with the fps embedding, I2V,
     FLF2V). A block-causal mask is diffusers' `num_frame_per_block` (a config field, no weights)."""
@@ -52,7 +43,7 @@ def save_dit(model, folder: Path) -> Path:
         keys = dit_keys.source_keys(path, "diffusers", cfg.num_layers)
         parts = array if path[0] == "blocks" else [array]
         for key, part in zip(keys, parts, strict=True):
-            tensors[key] = np.ascontiguousarray(to_torch(path[-1], part))
+            tensors[key] = np.ascontiguousarray(dit_keys.to_torch(path[-1], part))
     folder.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(folder / "diffusion_pytorch_model.safetensors"))
     (folder / "config.json").write_text(json.dumps(diffusers_config(cfg), indent=2) + "\n")
