@@ -67,14 +67,12 @@ def save_lora(student, teacher, path: str | Path, rank: int, linear_only: bool =
     (a temporary file beside it, then a rename); returns path."""
     from safetensors.numpy import save_file
 
-    from skyreels_jax.media import temp_of
-
     tensors = lora_tensors(student, teacher, rank, linear_only)
     if not tensors:
         raise ValueError("the student equals the teacher: there is no difference to write")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_of(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file(tensors, str(tmp), metadata={"format": "pt", "rank": str(rank)})
         os.replace(tmp, path)
