@@ -56,6 +56,36 @@ def test_bfloat16_load_stays_close(tmp_path):
     assert rel_err(out, reference_forward(model, **inputs)) < 3e-2
 
 
+@pytest.mark.parametrize("variant,fps,batch", [("df", 24, 1), ("df", 16, 1), ("t2v", None, 2), ("i2v", None, 1),
+                                                ("flf2v", None, 1), ("causal", None, 1)])
+def test_exported_dit_reads_back_in_ours_and_in_diffusers(variant, fps, batch, tmp_path):
+    """toy/export.save_dit writes every variant (DF's fps embedding, the block-causal flag) so that our
+    loader gives the same forward and diffusers' from_pretrained the same forward as ours."""
+    from diffusers import SkyReelsV2Transformer3DModel
+
+    from skyreels_jax.toy.export import save_dit
+
+    dit = load_transformer(save_diffusers(build_reference(variant), tmp_path / "source"))
+    folder = save_dit(dit, tmp_path / "exported")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["inject_sample_info"] == (variant == "df")
+    assert config["num_frame_per_block"] == (2 if variant == "causal" else 1)
+    back = load_transformer(folder)
+    assert back.config == dit.config
+    theirs = SkyReelsV2Transformer3DModel.from_pretrained(folder, torch_dtype=torch.float32).eval()
+    inputs = make_inputs(theirs, variant, batch, fps=fps)
+    ours = np.asarray(dit(**inputs))
+    np.testing.assert_array_equal(np.asarray(back(**inputs)), ours)
+    assert rel_err(reference_forward(theirs, **inputs), ours) <= 1e-5
+
+
+def test_export_refuses_a_frame_causal_mask(tmp_path):
+    from skyreels_jax.toy.export import diffusers_config
+
+    with pytest.raises(ValueError, match="num_frame_per_block"):
+        diffusers_config(DiTConfig(causal_block_size=1))
+
+
 def test_missing_key_is_named(tmp_path):
     folder = save_original(build_reference("t2v"), tmp_path, "t2v")
     shard = folder / "model-00001-of-00002.safetensors"

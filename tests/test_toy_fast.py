@@ -36,3 +36,29 @@ def test_generation_defaults_refuse_a_scheduler_that_is_not_a_name(tmp_path):
     (folder / "generation_defaults.json").write_text(json.dumps({"num_steps": 4, "scheduler": 3}))
     with pytest.raises(ValueError, match="scheduler must be a scheduler's name"):
         inspect_folder(folder)
+
+
+def test_a_flow_match_scheduler_config_states_the_shift(tmp_path):
+    """diffusers' FlowMatch schedulers (FlowMatchLCMScheduler, FlowMatchEulerDiscreteScheduler) name the shift
+    `shift`, UniPC `flow_shift`; generation_defaults.json still has the last word."""
+    folder = tmp_path / "model"
+    shutil.copytree(TOY_FAST, folder)
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(
+        {"_class_name": "FlowMatchLCMScheduler", "num_train_timesteps": 1000, "shift": 7.5}))
+    defaults = json.loads((folder / "generation_defaults.json").read_text())
+    assert inspect_folder(folder).defaults["shift"] == defaults["shift"] == 3.0
+    del defaults["shift"]
+    (folder / "generation_defaults.json").write_text(json.dumps(defaults))
+    assert inspect_folder(folder).defaults["shift"] == 7.5
+
+
+def test_distill_command_writes_the_shipped_student_as_a_lora(tmp_path):
+    """`python -m skyreels_jax.toy.distill --lora-only --student toy-fast --lora-rank R` writes the LoRA and
+    its figures: at full rank (the toy is 128 wide) the toy plus the LoRA is the student."""
+    from skyreels_jax.toy.distill import main
+
+    assert main(["--lora-only", "--student", "toy-fast", "--lora-rank", "128", "--prompts", "0",
+                 "--workdir", str(tmp_path)]) == 0
+    figures = json.loads((tmp_path / "student_lora.json").read_text())
+    assert (tmp_path / "student_lora.safetensors").stat().st_size == figures["bytes"]
+    assert figures["error"] <= 1e-5 < 0.1 < figures["teacher_error"]

@@ -100,8 +100,9 @@ def inspect_folder(root: str | Path) -> ModelFolder:
     defaults = dict(DEFAULTS[mode], num_steps=30, **_resolution(root),
                     negative_prompt=NEGATIVE_PROMPT_DF if mode == "diffusion_forcing" else NEGATIVE_PROMPT)
     scheduler_config = root / "scheduler" / "scheduler_config.json"
-    if scheduler_config.exists():  # a diffusers folder states its own shift
-        defaults["shift"] = float(json.loads(scheduler_config.read_text()).get("flow_shift", defaults["shift"]))
+    if scheduler_config.exists():  # a diffusers folder states its own shift: UniPC's flow_shift, FlowMatch*'s shift
+        sched = json.loads(scheduler_config.read_text())
+        defaults["shift"] = float(sched.get("flow_shift", sched.get("shift", defaults["shift"])))
     defaults.update(_own_defaults(root))
     return ModelFolder(root, layout, mode, transformer, vae, root, image_encoder, defaults)
 

@@ -2,6 +2,8 @@
 
     python -m skyreels_jax.toy.distill [--model toy] [--workdir outputs/toy_distill] [--steps N]
                                        [--select-every 100] [--prompts 144] [--out DIR]
+                                       [--lora-rank R [--lora-linear-only]]
+    python -m skyreels_jax.toy.distill --lora-only --student toy-fast --lora-rank R    # the shipped student
 
 1. training data: toy-world clips (seeds the measurement does not use) encoded by the model's VAE,
    with their captions' contexts; the negative prompt's context for the teacher's CFG;
@@ -12,7 +14,9 @@
    --select-every N the student is measured every N steps on validation seeds (apart from the
    reported ones) and the best one is kept: where a DMD run is best depends on its length and rate;
 4. teacher (30 steps, CFG) and student (4 steps) on the same seeds: prompt adherence
-   (toy/evaluate.py), the long diffusion-forcing videos, and seconds per video on this machine.
+   (toy/evaluate.py), the long diffusion-forcing videos, and seconds per video on this machine;
+5. with --lora-rank R: the student as a LoRA of the model (work/student_lora.safetensors,
+   models.dit.lora_extract), its size, and its forward error on the inputs the student samples from.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ STUDENT = dict(num_steps=4, guidance_scale=1.0, scheduler="lcm")
 STUDENT_DEFAULTS = {"num_steps": 4, "guidance_scale": 1.0, "scheduler": "lcm"}
 DATA_SEED = 500_000    # training clips: seeds apart from the dataset's train and test clips
 VALIDATION_SEED = 50_000  # the selection's sampling seeds: apart from the reported measure's (1000 + i)
+PROBE_SEED = 600_000   # the LoRA's forward-error clips
 
 
 def training_data(model: Path, work: Path, clips: int) -> tuple[Path, Path]:
@@ -126,6 +131,52 @@ def select_student(model: Path, work: Path, cfg, every: int, prompts: int) -> Pa
     return work / "pipeline"
 
 
+def probe_inputs(model: Path, clips: int = 8) -> list[dict]:
+    """The DiT inputs of the student's sampling steps: toy-world clips encoded by the model's VAE, noised to
+    each of the student's σ (the model's shift, 4 steps), with their captions' contexts."""
+    from skyreels_jax.models.umt5 import load_text_encoder
+    from skyreels_jax.schedulers import make_schedule
+    from skyreels_jax.toy.build import _encode_latents
+    from skyreels_jax.toy.world import render_clip
+
+    rendered = [render_clip(PROBE_SEED + i) for i in range(clips)]
+    x0 = _encode_latents(model / "vae", np.stack([r[0] for r in rendered]))
+    context = np.asarray(load_text_encoder(model).encode([r[1] for r in rendered]))
+    shift = float(json.loads((model / "generation_defaults.json").read_text())["shift"])
+    schedule = make_schedule("shift", STUDENT["num_steps"], shift)
+    noise = np.random.default_rng(PROBE_SEED).standard_normal(x0.shape).astype(np.float32)
+    return [dict(latents=(1 - s) * x0 + s * noise, timestep=np.full((clips,), t, np.float32), context=context)
+            for s, t in zip(schedule.sigmas[:-1], schedule.timesteps)]
+
+
+def write_student_lora(model: Path, student: Path, out: Path, rank: int, linear_only: bool = False,
+                       prompts: int = 0) -> dict:
+    """The student's DiT as a LoRA of the model's at `rank` (models.dit.lora_extract), written to `out`; its
+    size and the forward error (‖Δ‖/‖student‖ over probe_inputs) of the model with it merged, beside the
+    model's own error; with prompts > 0 also the prompt adherence of the model with it merged, sampled at the
+    student's settings (toy/evaluate.py)."""
+    from skyreels_jax.models.dit import load_transformer
+    from skyreels_jax.models.dit.lora_extract import save_lora
+    from skyreels_jax.models.dit.lora_files import merge_loras
+
+    teacher, target = load_transformer(model), load_transformer(student)
+    save_lora(target, teacher, out, rank, linear_only)
+    merged = merge_loras(load_transformer(model), [(out, 1.0)])
+    probes = probe_inputs(model)
+
+    def error(dit) -> float:
+        pairs = [(np.asarray(dit(**x), np.float64), np.asarray(target(**x), np.float64)) for x in probes]
+        return float(np.sqrt(sum(((a - b) ** 2).sum() for a, b in pairs) / sum((b ** 2).sum() for _, b in pairs)))
+
+    figures = dict(rank=rank, linear_only=linear_only, bytes=out.stat().st_size, error=error(merged),
+                   teacher_error=error(teacher))
+    if prompts:
+        from skyreels_jax.pipelines import load_pipeline
+
+        figures["adherence"] = adherence(load_pipeline(model, cache=False, loras=[(out, 1.0)]), prompts, **STUDENT)
+    return figures
+
+
 def seconds_per_video(pipe, n: int = 4, **gen) -> float:
     """Mean wall time of n 17-frame videos (after one untimed call that compiles)."""
     from skyreels_jax.toy.evaluate import GEN
@@ -175,13 +226,34 @@ def main(argv=None) -> int:
     ap.add_argument("--long-frames", type=int, default=169)
     ap.add_argument("--out", help="also copy the student's folder here (e.g. skyreels_jax/assets/toy_fast)")
     ap.add_argument("--measure-only", action="store_true", help="measure work/pipeline as it is")
+    ap.add_argument("--lora-rank", type=int, help="also write the student as a LoRA of the model at this rank: "
+                    "work/student_lora.safetensors")
+    ap.add_argument("--lora-linear-only", action="store_true",
+                    help="the LoRA without the full differences of the non-linear parameters (a plain LoRA that "
+                    "runtime LoRAs and diffusers apply; merging the full one is closer)")
+    ap.add_argument("--lora-only", action="store_true", help="only write and measure the LoRA (needs --lora-rank)")
+    ap.add_argument("--student", help="the student's folder or name for --measure-only / --lora-only "
+                    "(default work/pipeline)")
     args = ap.parse_args(argv)
     from skyreels_jax.hub import resolve
     from skyreels_jax.pipelines import load_pipeline
 
+    if args.lora_only and not args.lora_rank:
+        ap.error("--lora-only needs --lora-rank")
     model, work = Path(resolve(args.model)), Path(args.workdir)
-    student = work / "pipeline" if args.measure_only else run_distill(model, work, args.steps, args.clips,
+    existing = Path(resolve(args.student)) if args.student else work / "pipeline"
+    student = existing if args.measure_only or args.lora_only else run_distill(model, work, args.steps, args.clips,
                                                                                  args.select_every)
+    if args.lora_rank:
+        lora = write_student_lora(model, student, work / "student_lora.safetensors", args.lora_rank,
+                                  args.lora_linear_only, args.prompts)
+        print(f"{work / 'student_lora.safetensors'}: rank {lora['rank']}"
+              f"{' (linear layers only)' if args.lora_linear_only else ''}, {lora['bytes'] / 2**20:.2f} MiB, forward "
+              f"error {lora['error']:.2e} vs the student (the model without it: {lora['teacher_error']:.2e})"
+              + (f", adherence {lora['adherence']['all']:.1%} at the student's settings" if args.prompts else ""))
+        (work / "student_lora.json").write_text(json.dumps(lora, indent=2) + "\n")
+        if args.lora_only:
+            return 0
     if args.out:
         shutil.rmtree(args.out, ignore_errors=True)
         shutil.copytree(student, args.out)

@@ -1,5 +1,7 @@
 """Write a trained Flax DiT as a diffusers `SkyReelsV2Transformer3DModel` folder (config.json +
-safetensors): the inverse of the loader's key map (skyreels_jax.models.dit.keys)."""
+safetensors): the inverse of the loader's key map (skyreels_jax.models.dit.keys). Every published
+variant is written, DF-1.3B's fps embedding included; both our loader and diffusers'
+`SkyReelsV2Transformer3DModel.from_pretrained` read the folder back."""
 from __future__ import annotations
 
 import json
@@ -13,25 +15,22 @@ from skyreels_jax.models.dit import DiTConfig
 from skyreels_jax.models.dit import keys as dit_keys
 
 
-def to_torch(leaf: str, tensor: np.ndarray) -> np.ndarray:
-    """Ours to PyTorch layout (inverse of dit_keys.to_flax)."""
-    if leaf == "kernel" and tensor.ndim == 2:
-        return tensor.T
-    if leaf == "kernel" and tensor.ndim == 5:
-        return tensor.transpose(4, 3, 0, 1, 2)
-    return tensor
-
-
 def diffusers_config(c: DiTConfig) -> dict:
-    if c.image_dim or c.inject_sample_info or c.causal_block_size:
-        raise ValueError("export covers the text-only DiT without the fps embedding or block-causal attention")
+    """The diffusers config.json of a DiT: every published variant (T2V, DF with the fps embedding, I2V,
+    FLF2V). A block-causal mask is diffusers' `num_frame_per_block` (a config field, no weights)."""
+    if c.causal_block_size == 1:
+        raise ValueError("causal_block_size=1 (a frame-causal mask) has no diffusers form: its num_frame_per_block "
+                         "masks only above 1; export with causal_block_size=0 or >= 2")
+    if c.rope_theta != 10000.0:
+        raise ValueError(f"diffusers' SkyReels-V2 rotary embedding has theta 10000; this DiT has {c.rope_theta}")
     return {"_class_name": "SkyReelsV2Transformer3DModel", "_diffusers_version": "0.42.1",
             "patch_size": list(c.patch_size), "num_attention_heads": c.num_heads, "attention_head_dim": c.head_dim,
             "in_channels": c.in_dim, "out_channels": c.out_dim, "text_dim": c.text_dim, "freq_dim": c.freq_dim,
             "ffn_dim": c.ffn_dim, "num_layers": c.num_layers, "cross_attn_norm": True,
-            "qk_norm": "rms_norm_across_heads", "eps": c.eps, "image_dim": None, "added_kv_proj_dim": None,
-            "rope_max_seq_len": c.rope_max_len, "pos_embed_seq_len": None, "inject_sample_info": False,
-            "num_frame_per_block": 1}
+            "qk_norm": "rms_norm_across_heads", "eps": c.eps, "image_dim": c.image_dim,
+            "added_kv_proj_dim": c.dim if c.image_dim else None, "rope_max_seq_len": c.rope_max_len,
+            "pos_embed_seq_len": c.image_pos_len, "inject_sample_info": c.inject_sample_info,
+            "num_frame_per_block": c.causal_block_size or 1}
 
 
 def save_dit(model, folder: Path) -> Path:
@@ -44,7 +43,7 @@ def save_dit(model, folder: Path) -> Path:
         keys = dit_keys.source_keys(path, "diffusers", cfg.num_layers)
         parts = array if path[0] == "blocks" else [array]
         for key, part in zip(keys, parts, strict=True):
-            tensors[key] = np.ascontiguousarray(to_torch(path[-1], part))
+            tensors[key] = np.ascontiguousarray(dit_keys.to_torch(path[-1], part))
     folder.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(folder / "diffusion_pytorch_model.safetensors"))
     (folder / "config.json").write_text(json.dumps(diffusers_config(cfg), indent=2) + "\n")

@@ -64,21 +64,26 @@ def source_keys(path: tuple[str, ...], layout: str, num_layers: int) -> list[str
     return [f"{_MODULES['.'.join(path[:-1])][col]}.{_LEAF[path[-1]]}"]
 
 
+# the axes of a PyTorch kernel in ours, by its rank: Linear [out, in] -> [in, out];
+# Conv3d [out, in, t, h, w] -> [t, h, w, in, out]
+_TO_FLAX = {2: (1, 0), 5: (2, 3, 4, 1, 0)}
+_TO_TORCH = {ndim: tuple(int(i) for i in np.argsort(axes)) for ndim, axes in _TO_FLAX.items()}
+
+
 def to_flax(leaf: str, tensor: np.ndarray) -> np.ndarray:
     """PyTorch layout to ours: Linear [out, in] -> [in, out]; Conv3d [out, in, t, h, w] -> [t, h, w, in, out]."""
-    if leaf == "kernel" and tensor.ndim == 2:
-        return tensor.T
-    if leaf == "kernel" and tensor.ndim == 5:
-        return tensor.transpose(2, 3, 4, 1, 0)
-    return tensor
+    return tensor.transpose(_TO_FLAX[tensor.ndim]) if leaf == "kernel" and tensor.ndim in _TO_FLAX else tensor
+
+
+def to_torch(leaf: str, tensor: np.ndarray) -> np.ndarray:
+    """Ours to PyTorch layout (the inverse of `to_flax`)."""
+    return tensor.transpose(_TO_TORCH[tensor.ndim]) if leaf == "kernel" and tensor.ndim in _TO_TORCH else tensor
 
 
 def torch_shape(leaf: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     """The PyTorch shape of a parameter of ours (the inverse of `to_flax` on shapes)."""
-    if leaf == "kernel" and len(shape) == 2:
-        return shape[::-1]
-    if leaf == "kernel" and len(shape) == 5:
-        return (shape[4], shape[3], *shape[:3])
+    if leaf == "kernel" and len(shape) in _TO_TORCH:
+        return tuple(shape[i] for i in _TO_TORCH[len(shape)])
     return tuple(shape)
 
 

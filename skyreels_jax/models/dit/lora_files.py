@@ -6,7 +6,9 @@ original Wan layout (`blocks.0.self_attn.q`), or kohya's flattened form of the l
 (`lora_unet_blocks_0_self_attn_q`), followed by:
 - `.lora_A.weight` / `.lora_B.weight` (diffusers, PEFT) or `.lora_down.weight` / `.lora_up.weight`
   (kohya, ComfyUI), with an optional `.alpha` (scale alpha / rank; without it, 1);
-- `.diff` / `.diff_b`: a full difference of the weight / the bias.
+- `.diff` / `.diff_b`: a full difference of the weight / the bias. Besides the linear layers, these may name
+  any other parameter (ComfyUI's generic form): a module's weight or bias (`blocks.0.norm2.diff`,
+  `patch_embedding.diff_b`) or a bare parameter by its full name (`blocks.0.scale_shift_table.diff`).
 A PyTorch linear weight is W [out, in]; the merged weight is W + strength * scale * up @ down, and ours is
 its transpose. Each layer's difference is made on the host and added to the kernel on its shards in place:
 a sharded model is merged shard by shard, never gathered.
@@ -31,22 +33,38 @@ SUFFIXES = {".lora_A.weight": "down", ".lora_down.weight": "down", ".lora_B.weig
             ".lora_up.weight": "up", ".alpha": "alpha", ".diff": "diff", ".diff_b": "diff_b"}
 
 
-def module_names(model) -> dict[str, tuple[tuple, int | None]]:
-    """{layer name in any accepted layout: (our kernel's path, layer index or None)} for every linear layer."""
-    names = {}
+def _checkpoint_names(model):
+    """(our parameter's path, its per-layer ndim, checkpoint key, layout, layer index or None) of every
+    parameter, a quantized Linear's scale aside (it is no checkpoint tensor)."""
     n = model.config.num_layers
-    for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Param)):
-        path = tuple(map(str, path))
-        if path[-1] != "kernel" or variable.get_value().ndim - (path[0] == "blocks") != 2:
+    flat = {tuple(map(str, p)): v for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+    for path, variable in flat.items():
+        if path[-1] == "scale" and path[:-1] + ("kernel",) in flat:
             continue
+        ndim = variable.get_value().ndim - (path[0] == "blocks")
         for layout in dit_keys.LAYOUTS:
             for i, key in enumerate(dit_keys.source_keys(path, layout, n)):
-                name = key.removesuffix(".weight")
-                layer = i if path[0] == "blocks" else None
-                names[name] = (path, layer)
-                if layout == "original":
-                    names["lora_unet_" + name.replace(".", "_")] = (path, layer)
-    return names
+                yield path, ndim, key, layout, i if path[0] == "blocks" else None
+
+
+def _names(key: str, layout: str) -> list[str]:
+    """A checkpoint key's names in LoRA files: the key less `.weight`/`.bias`, and kohya's flat form."""
+    name = key.removesuffix(".weight").removesuffix(".bias")
+    return [name, "lora_unet_" + name.replace(".", "_")] if layout == "original" else [name]
+
+
+def module_names(model) -> dict[str, tuple[tuple, int | None]]:
+    """{layer name in any accepted layout: (our kernel's path, layer index or None)} for every linear layer."""
+    return {name: (path, layer) for path, ndim, key, layout, layer in _checkpoint_names(model)
+            if path[-1] == "kernel" and ndim == 2 for name in _names(key, layout)}
+
+
+def parameter_names(model) -> dict[tuple[str, str], tuple[tuple, int | None]]:
+    """{(name, "diff" or "diff_b"): (our parameter's path, layer index or None)} for every parameter in any
+    accepted layout: a module's weight is its name with "diff", its bias its name with "diff_b", and a
+    bare parameter (a modulation table) its full name with "diff"."""
+    return {(name, "diff_b" if key.endswith(".bias") else "diff"): (path, layer)
+            for path, _, key, layout, layer in _checkpoint_names(model) for name in _names(key, layout)}
 
 
 def read_lora(path: str | Path) -> dict[str, np.ndarray]:
@@ -80,14 +98,24 @@ def group_lora(tensors: dict[str, np.ndarray], where) -> dict[str, dict[str, np.
 
 
 def matched_layers(model, path: str | Path, allow_unmatched: bool = False):
-    """[(layer name, our kernel's path, layer index or None, its LoRA tensors)] of one LoRA file."""
-    names = module_names(model)
+    """[(layer name, our kernel's path or None, layer index or None, its LoRA tensors)] of one LoRA file; the
+    kernel is None for a name with full differences only that is no linear layer (a norm, a table)."""
+    names, params = module_names(model), parameter_names(model)
     layers = group_lora(read_lora(path), path)
-    unmatched = sorted(name for name in layers if name not in names)
+
+    def where(name, parts):
+        """(kernel or None, layer) of a layer whose parts all have a target here; None otherwise."""
+        diffs = [role for role in ("diff", "diff_b") if role in parts]
+        if not all((name, role) in params for role in diffs) or (set(parts) - set(diffs) and name not in names):
+            return None
+        return names[name] if name in names else (None, params[name, diffs[0]][1])
+
+    found = {name: where(name, parts) for name, parts in layers.items()}
+    unmatched = sorted(name for name, at in found.items() if at is None)
     if unmatched and not allow_unmatched:
         raise CheckpointError(f"{path}: {len(unmatched)} LoRA layer(s) match no layer of this DiT, e.g. "
                               f"{unmatched[:3]}; check that the LoRA is for this model, or allow unmatched keys")
-    return [(name, *names[name], parts) for name, parts in layers.items() if name in names]
+    return [(name, *found[name], parts) for name, parts in layers.items() if found[name] is not None]
 
 
 def factors(path, name: str, parts: dict) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -103,12 +131,13 @@ def factors(path, name: str, parts: dict) -> tuple[np.ndarray, np.ndarray, float
 
 def lora_differences(model, path: str | Path, strength: float, allow_unmatched: bool = False):
     """[(our parameter path, layer or None, difference in our layout)] of one LoRA file at `strength`."""
+    params = parameter_names(model)
     out = []
     for name, kernel, layer, parts in matched_layers(model, path, allow_unmatched):
-        if "diff" in parts:
-            out.append((kernel, layer, strength * parts["diff"].astype(np.float32).T))
-        if "diff_b" in parts:
-            out.append((kernel[:-1] + ("bias",), layer, strength * parts["diff_b"].astype(np.float32)))
+        for role in ("diff", "diff_b"):
+            if role in parts:
+                target, layer = params[name, role]
+                out.append((target, layer, strength * dit_keys.to_flax(target[-1], parts[role].astype(np.float32))))
         if (pair := factors(path, name, parts)) is not None:
             down, up, scale = pair
             out.append((kernel, layer, (strength * scale) * (down @ up)))
