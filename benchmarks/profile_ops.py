@@ -19,7 +19,8 @@ import tempfile
 import numpy as np
 
 WRAPPERS = ("ThreadpoolListener", "end: ", "ThunkExecutor", "SlinkyThreadPool", "H2D")  # contain the ops
-KINDS = [("dot / matmul (ynn, onednn, dot)", r"ynn|onednn|dot|gemm|matmul"), ("convolution", r"conv"),
+# by the first pattern that matches the op's name ("convolution", not "conv": converts are elementwise)
+KINDS = [("dot / matmul (ynn, onednn, dot)", r"ynn|onednn|dot|gemm|matmul"), ("convolution", r"convolution"),
          ("copy / slice / pad / transpose", r"copy|slice|pad|transpose|concatenate"),
          ("elementwise fusion", r"fusion|wrapped|exp|tanh|add|mul")]
 
