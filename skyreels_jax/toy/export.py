@@ -5,6 +5,8 @@ variant is written, DF-1.3B's fps embedding included; both our loader and diffus
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +36,10 @@ def diffusers_config(c: DiTConfig) -> dict:
 
 
 def save_dit(model, folder: Path) -> Path:
-    """Save an nnx DiT as folder/config.json + folder/diffusion_pytorch_model.safetensors."""
+    """Save an nnx DiT as folder/config.json + folder/diffusion_pytorch_model.safetensors. The folder appears
+    whole: it is written beside its place and renamed into it (an existing one is replaced)."""
     cfg = model.config
+    config = diffusers_config(cfg)  # refuses what diffusers cannot express before any work
     tensors = {}
     for path, value in nnx.to_flat_state(nnx.state(model, nnx.Param)):
         path = tuple(str(p) for p in path)
@@ -44,9 +48,14 @@ def save_dit(model, folder: Path) -> Path:
         parts = array if path[0] == "blocks" else [array]
         for key, part in zip(keys, parts, strict=True):
             tensors[key] = np.ascontiguousarray(dit_keys.to_torch(path[-1], part))
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(folder / "diffusion_pytorch_model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(diffusers_config(cfg), indent=2) + "\n")
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(tensors, str(tmp / "diffusion_pytorch_model.safetensors"))
+    (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
     return folder
 
 
