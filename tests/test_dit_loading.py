@@ -86,6 +86,21 @@ def test_export_refuses_a_frame_causal_mask(tmp_path):
         diffusers_config(DiTConfig(causal_block_size=1))
 
 
+def test_export_refuses_a_dit_with_runtime_loras(tmp_path):
+    from flax import nnx
+
+    from skyreels_jax.models.dit import DiT
+    from skyreels_jax.toy.export import save_dit
+
+    dit = DiT(DiTConfig(dim=32, num_heads=2, ffn_dim=64, num_layers=1, text_dim=16, freq_dim=32), rngs=nnx.Rngs(0))
+    q = dit.blocks.self_attn.q
+    rank = np.ones(1, np.float32)
+    q.attach_lora(jnp.zeros((1, 32, 1)), jnp.zeros((1, 1, 32)), rank[None])
+    with pytest.raises(ValueError, match="lora_mode='merge'"):
+        save_dit(dit, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_key_is_named(tmp_path):
     folder = save_original(build_reference("t2v"), tmp_path, "t2v")
     shard = folder / "model-00001-of-00002.safetensors"
