@@ -15,7 +15,7 @@ from safetensors.numpy import save_file
 
 from skyreels_jax.models.dit import DiTConfig
 from skyreels_jax.models.dit import keys as dit_keys
-from skyreels_jax.nn.linear import LoraFactor
+from skyreels_jax.models.dit.lora_runtime import has_runtime_loras
 
 
 def diffusers_config(c: DiTConfig) -> dict:
@@ -41,7 +41,7 @@ def save_dit(model, folder: Path) -> Path:
     whole: it is written beside its place and renamed into it (an existing one is replaced)."""
     cfg = model.config
     config = diffusers_config(cfg)  # refuses what diffusers cannot express before any work
-    if nnx.state(model, LoraFactor):  # the folder would silently be the model without them
+    if has_runtime_loras(model):  # the folder would silently be the model without them
         raise ValueError("this DiT has LoRAs applied at run time, which a model folder cannot hold: load it with "
                          "lora_mode='merge' to save the merged model, or keep the LoRA files beside the folder")
     tensors = {}

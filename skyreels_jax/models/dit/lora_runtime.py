@@ -19,7 +19,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from skyreels_jax.checkpoints.errors import CheckpointError
 from skyreels_jax.models.dit.lora_files import factors, matched_layers
-from skyreels_jax.nn.linear import Linear
+from skyreels_jax.nn.linear import Linear, LoraFactor
 
 LORA_MODES = ("merge", "runtime")  # load_pipeline's lora_mode
 # DiT -> (how many files, {kernel path: (file of each rank slot [R], alpha / rank [.., R])})
@@ -50,6 +50,11 @@ def attach_loras(model, loras, allow_unmatched: bool = False):
                            _place(unit * np.asarray([s for _, s in loras], np.float32)[owners], weight, "scale"))
     _SLOTS[model] = (len(loras), slots)
     return model
+
+
+def has_runtime_loras(model) -> bool:
+    """Whether any linear layer of model has LoRA factors attached (by attach_loras or Linear.attach_lora)."""
+    return bool(nnx.state(model, LoraFactor))
 
 
 def set_lora_strengths(model, strengths) -> None:
