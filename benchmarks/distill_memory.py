@@ -3,15 +3,19 @@ of a published DiT on a TPU slice, compiled by the TPU compiler on any machine (
 
     python -m benchmarks.distill_memory --topology v5p-8 --model DF-1.3B-540P [--batch 8] [--critic-steps 5]
 
-The state holds the generator and its AdamW moments, the critic and its moments, and the frozen teacher,
-all sharded over one fsdp axis of the whole slice (configs/train/distill_df.py's mesh); parameters are
-float32 master weights with bfloat16 compute and remat, as that config trains.
+The step is configs/train/distill_df.py's: its model dtypes and remat, its distillation settings and
+optimizers (training.run_config), its EMA and its text length. The state holds the generator, its AdamW
+moments and its EMA, the critic and its moments, and the frozen teacher, all sharded over one fsdp axis of
+the whole slice.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import time
+from pathlib import Path
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "train" / "distill_df.py"
 
 
 def main() -> None:
@@ -29,7 +33,6 @@ def main() -> None:
     quiet_libtpu(slice_)
     import jax
     import jax.numpy as jnp
-    import numpy as np
     from flax import nnx
     from jax.sharding import NamedSharding, PartitionSpec
 
@@ -39,24 +42,25 @@ def main() -> None:
     from skyreels_jax.planning.programs import Program
     from skyreels_jax.planning.published import RESOLUTIONS, configs, parse_model
     from skyreels_jax.planning.topologies import tpu_devices
-    from skyreels_jax.schedulers import make_schedule
     from skyreels_jax.training import sharding
-    from skyreels_jax.training.distill import Distillation, init_distill_state, make_distill_step
-    from skyreels_jax.training.objectives import Objective
-    from skyreels_jax.training.step import make_optimizer
+    from skyreels_jax.training.distill import init_distill_state, make_distill_step
+    from skyreels_jax.training.loop import load_config
+    from skyreels_jax.training.run_config import distillation, optimizer
 
+    cfg = load_config(CONFIG, {"distill.critic_steps": args.critic_steps})
     mode, size, resolution = parse_model(args.model)
     frames, height, width = RESOLUTIONS[resolution]
     frames = args.frames or frames
-    dit_cfg = dataclasses.replace(configs(mode, size)["transformer"], param_dtype="float32", dtype="bfloat16",
-                                  remat=True)
+    m = cfg.model
+    dit_cfg = dataclasses.replace(configs(mode, size)["transformer"], param_dtype=m.param_dtype, dtype=m.dtype,
+                                  remat=m.remat)
     mesh = make_mesh(fsdp=-1, devices=tpu_devices(slice_))
     batch = args.batch or slice_.chips * (2 if slice_.name.startswith("v5p") else 1)
     graphdef, params, rest = nnx.split(nnx.eval_shape(lambda: DiT(dit_cfg, rngs=nnx.Rngs(0))), nnx.Param, ...)
-    tx, schedule = make_optimizer(2e-6, 1000)
-    critic_tx, _ = make_optimizer(2e-6, 1000 * args.critic_steps)
-    uncond = np.zeros((1, 512, dit_cfg.text_dim), np.float32)
-    shapes = jax.eval_shape(lambda p: init_distill_state(p, tx, critic_tx, uncond), params)
+    (tx, schedule), (critic_tx, _) = optimizer(cfg), optimizer(cfg, critic=True)
+    d, uncond = distillation(cfg, dit_cfg)
+    ema = cfg.optim.ema_decay
+    shapes = jax.eval_shape(lambda p: init_distill_state(p, tx, critic_tx, uncond, ema=ema > 0), params)
     shardings = sharding.tree_shardings(shapes, mesh)
 
     def placed(sh, s):
@@ -64,10 +68,6 @@ def main() -> None:
         spec = jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=sh)
         return s.replace(spec) if isinstance(s, nnx.Variable) else spec
     abstract_state = jax.tree.map(placed, shardings, shapes, is_leaf=lambda x: isinstance(x, nnx.Variable))
-    sched = make_schedule("shift", 4, 8.0)
-    d = Distillation(tuple(float(s) for s in sched.sigmas[:-1]), tuple(float(t) for t in sched.timesteps),
-                     Objective("dmd", shift=8.0, non_decreasing=True, sync_prob=0.5, max_prefix=6),
-                     guidance_scale=6.0, critic_steps=args.critic_steps)
     f_lat = (frames - 1) // 4 + 1
     rows = sharding.batch_sharding(mesh, 5)
 
@@ -75,9 +75,9 @@ def main() -> None:
         return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding.batch_sharding(mesh, ndim))
     batch_spec = {"latents": jax.ShapeDtypeStruct((batch, f_lat, height // 8, width // 8, 16), jnp.float32,
                                                   sharding=rows),
-                  "context": arr((batch, 512, dit_cfg.text_dim), jnp.float32, 3),
+                  "context": arr((batch, cfg.data.text_len, dit_cfg.text_dim), jnp.float32, 3),
                   "fps_ids": arr((batch,), jnp.int32, 1)}
-    step = make_distill_step(graphdef, rest, tx, critic_tx, schedule, d,
+    step = make_distill_step(graphdef, rest, tx, critic_tx, schedule, d, ema_decay=ema,
                              out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())))
     start = time.perf_counter()
     result = compile_program(Program("distill step", lambda: step.lower(abstract_state, batch_spec), 0), mesh)

@@ -196,7 +196,7 @@ def main(argv=None) -> int:
     cfg = load_config(CONFIG, overrides)
     result = train(cfg)
     stage("export")
-    export_dit(result, cfg, pipe / "transformer")
+    export_dit(result, pipe / "transformer")
     if args.stop_after == "dit":
         return 0
 

@@ -63,17 +63,13 @@ def training_data(model: Path, work: Path, clips: int) -> tuple[Path, Path]:
 
 def write_student(model: Path, result: dict, out: Path) -> Path:
     """A pipeline folder: the model's files but its DiT(s), the student's DiT in bfloat16, 4-step defaults."""
-    from flax import nnx
-
     from skyreels_jax.toy.build import save_bfloat16
-    from skyreels_jax.toy.export import save_dit
+    from skyreels_jax.toy.export import export_dit
 
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(model, tmp, ignore=shutil.ignore_patterns("transformer*"))
-    state = result["state"]
-    full = out.with_name(out.name + ".float32")
-    save_dit(nnx.merge(result["graphdef"], state.get("ema", state["params"]), result["rest"]), full)
+    full = export_dit(result, out.with_name(out.name + ".float32"))
     save_bfloat16(full, tmp / "transformer")
     shutil.rmtree(full)
     defaults = json.loads((model / "generation_defaults.json").read_text())

@@ -114,7 +114,7 @@ def run_dpo(model: Path, work: Path, pairs: int = 512, steps: int | None = None)
     if tuned.exists():
         shutil.rmtree(tuned)
     shutil.copytree(model, tuned)
-    export_dit(result, cfg, tuned / "transformer")
+    export_dit(result, tuned / "transformer")
     return tuned
 
 

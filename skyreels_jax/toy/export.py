@@ -63,8 +63,9 @@ def save_dit(model, folder: Path) -> Path:
     return folder
 
 
-def export_dit(result: dict, cfg, folder: Path) -> Path:
-    """Save the EMA weights (or the raw ones without EMA) of a `training.loop.train` result."""
-    state = result["state"]
-    params = state.get("ema", state["params"])
-    return save_dit(nnx.merge(result["graphdef"], params, result["rest"]), folder)
+def export_dit(result: dict, folder: Path) -> Path:
+    """Save the trained DiT of a `training.loop.train` result: its EMA weights (or the raw ones without EMA),
+    a LoRA merged into its base (`training.loop.trained_params`)."""
+    from skyreels_jax.training.loop import trained_params
+
+    return save_dit(nnx.merge(result["graphdef"], trained_params(result), result["rest"]), folder)

@@ -27,7 +27,7 @@ from flax import nnx
 
 from skyreels_jax.training import losses
 from skyreels_jax.training.objectives import CONDITION_KEYS, Objective, draw_noise, predict
-from skyreels_jax.training.step import copy_tree, ema_update
+from skyreels_jax.training.step import apply_update, copy_tree
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,15 +145,9 @@ def make_distill_step(graphdef, rest, tx, critic_tx, schedule, d: Distillation, 
             critic_update, (state["critic"], state["critic_opt_state"]), keys[:-1])
         (loss, metrics), grads = jax.value_and_grad(generator_loss, has_aux=True)(
             params, critic, state["teacher"], state["uncond"], batch, keys[-1])
-        updates, opt_state = tx.update(grads, state["opt_state"], params)
-        new_params = optax.apply_updates(params, updates)
-        new = {**state, "params": new_params, "opt_state": opt_state, "critic": critic, "critic_opt_state": critic_opt,
-               "step": state["step"] + 1}
-        if "ema" in state:
-            new["ema"] = ema_update(state["ema"], new_params, ema_decay)
-        metrics = {"loss": loss, "critic_loss": critic_losses.mean(), **metrics,
-                   "grad_norm": optax.global_norm(grads), "lr": schedule(state["step"])}
-        return new, metrics
+        new, update_metrics = apply_update({**state, "critic": critic, "critic_opt_state": critic_opt}, grads, tx,
+                                           schedule, ema_decay)
+        return new, {"loss": loss, "critic_loss": critic_losses.mean(), **metrics, **update_metrics}
 
     kwargs = {} if out_shardings is None else {"out_shardings": out_shardings}
     return jax.jit(step, donate_argnums=(0,) if donate else (), **kwargs)

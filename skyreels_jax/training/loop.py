@@ -25,8 +25,8 @@ from skyreels_jax.training import lora, sharding
 from skyreels_jax.training.checkpoint import Checkpointer
 from skyreels_jax.training.loader import make_loader
 from skyreels_jax.training.metrics import MetricsLog
-from skyreels_jax.training.run_config import array_keys, build_model, objective, prepare_source
-from skyreels_jax.training.step import init_train_state, make_optimizer, make_train_step, refresh_reference, split_model
+from skyreels_jax.training.run_config import array_keys, build_model, objective, optimizer, prepare_source
+from skyreels_jax.training.step import init_train_state, make_train_step, refresh_reference, split_model
 
 __all__ = ["load_config", "train", "trained_params"]
 
@@ -78,9 +78,7 @@ def train(cfg, *, stop_after: int | None = None, verbose: bool = True) -> dict:
 
     options = {"optim": o.to_dict(), "lora": cfg.lora.to_dict() if cfg.get("lora") else None}
     settings = (graphdef, obj, mesh, cfg.total_steps, json.dumps(options, sort_keys=True))
-    tx, schedule = _cached(("optimizer",) + settings, lambda: make_optimizer(
-        o.lr, cfg.total_steps, warmup_steps=o.warmup_steps, end_lr_ratio=o.end_lr_ratio,
-        weight_decay=o.weight_decay, b1=o.b1, b2=o.b2, clip_norm=o.clip_norm))
+    tx, schedule = _cached(("optimizer",) + settings, lambda: optimizer(cfg))
     if obj.kind == "dmd":
         state, shardings, step_fn = _distill_state_and_step(cfg, mesh, graphdef, rest, params, base, tx, schedule,
                                                              dit_config, settings)
@@ -147,9 +145,7 @@ def _distill_state_and_step(cfg, mesh, graphdef, rest, params, base, tx, schedul
         raise ValueError("objective 'dmd' trains the full DiT in one batch: set lora.rank=0 and optim.grad_accum=1")
     d, uncond = distillation(cfg, dit_config)
     key = ("distill", d, cfg.distill.critic_lr) + settings
-    critic_tx, _ = _cached(key + ("critic optimizer",), lambda: make_optimizer(
-        cfg.distill.critic_lr or o.lr, cfg.total_steps * d.critic_steps, warmup_steps=o.warmup_steps * d.critic_steps,
-        end_lr_ratio=o.end_lr_ratio, weight_decay=o.weight_decay, b1=o.b1, b2=o.b2, clip_norm=o.clip_norm))
+    critic_tx, _ = _cached(key + ("critic optimizer",), lambda: optimizer(cfg, critic=True))
     init = functools.partial(init_distill_state, tx=tx, critic_tx=critic_tx, uncond=uncond, seed=cfg.seed,
                              ema=o.ema_decay > 0)
     state, shardings = sharding.init_state(init, mesh, params)

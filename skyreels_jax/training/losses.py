@@ -37,23 +37,30 @@ def sample_frame_sigmas(key, batch: int, frames: int, *, mean: float = 0.0, std:
     - max_prefix: each sample keeps k ~ U{0..max_prefix} clean leading frames (σ=0, the
       history a DF window conditions on); they are masked out of the loss.
     """
+    def draw(k, shape):
+        return sample_sigma(k, shape, mean=mean, std=std, shift=shift)
+    return frame_levels(key, batch, frames, draw, 0.0, non_decreasing=non_decreasing, sync_prob=sync_prob,
+                        max_prefix=max_prefix)
+
+
+def frame_levels(key, batch: int, frames: int, draw, clean, *, non_decreasing: bool, sync_prob: float,
+                 max_prefix: int):
+    """The diffusion-forcing structure of per-frame noise levels, whatever the levels are (a continuous σ, a
+    student's grid): draw(key, shape) gives levels, a larger one noisier. Returns (levels [B, F], with `clean`
+    on each sample's clean prefix, and the loss mask [B, F], false there). The options are
+    `sample_frame_sigmas`'."""
     if not 0 <= max_prefix < frames:
         raise ValueError(f"max_prefix must be in [0, frames={frames}), got {max_prefix}")
     k_frames, k_sync, k_syncval, k_prefix = jax.random.split(key, 4)
-    sigma = sample_sigma(k_frames, (batch, frames), mean=mean, std=std, shift=shift)
+    level = draw(k_frames, (batch, frames))
     if non_decreasing:
-        sigma = jnp.sort(sigma, axis=1)
+        level = jnp.sort(level, axis=1)
     if sync_prob > 0:
         sync = jax.random.bernoulli(k_sync, sync_prob, (batch, 1))
-        one = sample_sigma(k_syncval, (batch, 1), mean=mean, std=std, shift=shift)
-        sigma = jnp.where(sync, one, sigma)
-    mask = jnp.ones((batch, frames), bool)
-    if max_prefix > 0:
-        n_clean = jax.random.randint(k_prefix, (batch, 1), 0, max_prefix + 1)
-        clean = jnp.arange(frames)[None, :] < n_clean
-        sigma = jnp.where(clean, 0.0, sigma)
-        mask = ~clean
-    return sigma, mask
+        level = jnp.where(sync, draw(k_syncval, (batch, 1)), level)
+    n_clean = jax.random.randint(k_prefix, (batch, 1), 0, max_prefix + 1)
+    clean_frames = jnp.arange(frames)[None, :] < n_clean
+    return jnp.where(clean_frames, clean, level), ~clean_frames
 
 
 # -- flow matching ---------------------------------------------------------------------------
@@ -83,10 +90,7 @@ def per_frame_error(pred, target):
 def per_sample_error(pred, target, mask=None):
     """Mean squared error per sample [B], averaged over the frames where mask is true."""
     err = per_frame_error(pred, target)
-    if mask is None:
-        return err.mean(axis=1)
-    mask = mask.astype(jnp.float32)
-    return (err * mask).sum(axis=1) / jnp.maximum(mask.sum(axis=1), 1.0)
+    return err.mean(axis=1) if mask is None else masked_frame_mean(err, mask, axis=1)
 
 
 def flow_matching_loss(pred, x0, noise, mask=None):
@@ -96,10 +100,7 @@ def flow_matching_loss(pred, x0, noise, mask=None):
     the same), so samples with a longer clean prefix contribute fewer terms.
     """
     err = per_frame_error(pred, flow_target(x0, noise))
-    if mask is None:
-        return err.mean()
-    mask = mask.astype(jnp.float32)
-    return (err * mask).sum() / jnp.maximum(mask.sum(), 1.0)
+    return err.mean() if mask is None else masked_frame_mean(err, mask)
 
 
 # -- flow-DPO --------------------------------------------------------------------------------
@@ -124,29 +125,21 @@ def sample_grid_frames(key, batch: int, frames: int, levels: int, *, non_decreas
     """A few-step student's noise levels, per frame as diffusion forcing draws them, on its own grid.
 
     Returns (index [B, F] int32, loss mask [B, F]): index i < levels is the student's i-th σ (0 the
-    noisiest), index == levels a clean frame. Each frame draws a level uniformly; non_decreasing sorts
-    them so σ never decreases along the frames; sync_prob shares one level over a sample's frames;
-    each sample keeps k ~ U{0..max_prefix} clean leading frames (masked out of the loss), the history
-    a diffusion-forcing window conditions on.
+    noisiest), index == levels a clean frame. Each frame draws a level uniformly; the options are
+    `sample_frame_sigmas`'.
     """
-    if not 0 <= max_prefix < frames:
-        raise ValueError(f"max_prefix must be in [0, frames={frames}), got {max_prefix}")
-    k_frames, k_sync, k_syncval, k_prefix = jax.random.split(key, 4)
-    index = jax.random.randint(k_frames, (batch, frames), 0, levels)
-    if non_decreasing:       # a larger index is a smaller σ: earlier frames get the larger ones
-        index = -jnp.sort(-index, axis=1)
-    if sync_prob > 0:
-        sync = jax.random.bernoulli(k_sync, sync_prob, (batch, 1))
-        index = jnp.where(sync, jax.random.randint(k_syncval, (batch, 1), 0, levels), index)
-    n_clean = jax.random.randint(k_prefix, (batch, 1), 0, max_prefix + 1)
-    clean = jnp.arange(frames)[None, :] < n_clean
-    return jnp.where(clean, levels, index).astype(jnp.int32), ~clean
+    def noisiness(k, shape):  # levels - 1 for the student's noisiest σ (index 0), 0 for its least noisy
+        return levels - 1 - jax.random.randint(k, shape, 0, levels)
+    rank, mask = frame_levels(key, batch, frames, noisiness, -1, non_decreasing=non_decreasing,
+                              sync_prob=sync_prob, max_prefix=max_prefix)
+    return (levels - 1 - rank).astype(jnp.int32), mask
 
 
-def masked_frame_mean(err, mask):
-    """Mean of per-frame values [B, F] over the frames where mask [B, F] is true."""
+def masked_frame_mean(values, mask, axis=None):
+    """Mean of per-frame values [B, F] over the frames where mask [B, F] is true: over the whole batch
+    (each kept frame weighs the same), or with axis=1 per sample [B]."""
     mask = mask.astype(jnp.float32)
-    return (err * mask).sum() / jnp.maximum(mask.sum(), 1.0)
+    return (values * mask).sum(axis) / jnp.maximum(mask.sum(axis), 1.0)
 
 
 def dmd_loss(x0_gen, x0_fake, x0_real, mask):
@@ -166,6 +159,4 @@ def dmd_loss(x0_gen, x0_fake, x0_real, mask):
 
 def per_sample_abs(x, mask):
     """Mean |x| per sample [B] over the frames where mask [B, F] is true."""
-    per_frame = jnp.abs(x.astype(jnp.float32)).mean(axis=tuple(range(2, x.ndim)))
-    mask = mask.astype(jnp.float32)
-    return (per_frame * mask).sum(axis=1) / jnp.maximum(mask.sum(axis=1), 1.0)
+    return masked_frame_mean(jnp.abs(x.astype(jnp.float32)).mean(axis=tuple(range(2, x.ndim))), mask, axis=1)

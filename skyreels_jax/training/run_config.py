@@ -10,6 +10,7 @@ from flax import nnx
 from skyreels_jax.models.dit import DiT, DiTConfig
 from skyreels_jax.training import data, synthetic
 from skyreels_jax.training.objectives import Objective
+from skyreels_jax.training.step import make_optimizer
 
 
 def build_model(cfg, mesh=None) -> DiT:
@@ -75,6 +76,17 @@ def prepare_source(cfg):
 
 def objective(cfg) -> Objective:
     return Objective(kind=cfg.objective, beta=cfg.dpo.beta, **cfg.noise.to_dict())
+
+
+def optimizer(cfg, *, critic: bool = False):
+    """(tx, lr schedule) from cfg.optim: the trained DiT's, or with critic=True a dmd run's critic's (lr
+    distill.critic_lr, else optim.lr; its schedule counts distill.critic_steps updates per train step)."""
+    o = cfg.optim
+    updates = cfg.distill.critic_steps if critic else 1
+    lr = (cfg.distill.critic_lr or o.lr) if critic else o.lr
+    return make_optimizer(lr, cfg.total_steps * updates, warmup_steps=o.warmup_steps * updates,
+                          end_lr_ratio=o.end_lr_ratio, weight_decay=o.weight_decay, b1=o.b1, b2=o.b2,
+                          clip_norm=o.clip_norm)
 
 
 def distillation(cfg, dit: DiTConfig):

@@ -40,9 +40,16 @@ def split_model(model: nnx.Module):
     return nnx.split(model, nnx.Param, ...)
 
 
-def ema_update(ema, params, decay: float):
-    """decay·ema + (1 − decay)·params, in the EMA's dtypes."""
-    return jax.tree.map(lambda e, p: (decay * e + (1 - decay) * p).astype(e.dtype), ema, params)
+def apply_update(state: dict, grads, tx, schedule, ema_decay: float):
+    """One optimizer step of state["params"] along grads: (the state with its new params, opt_state, step and
+    EMA (decay·ema + (1 − decay)·params, in the EMA's dtypes), the step's {"grad_norm", "lr"})."""
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    new = {**state, "params": params, "opt_state": opt_state, "step": state["step"] + 1}
+    if "ema" in state:
+        new["ema"] = jax.tree.map(lambda e, p: (ema_decay * e + (1 - ema_decay) * p).astype(e.dtype), state["ema"],
+                                  params)
+    return new, {"grad_norm": optax.global_norm(grads), "lr": schedule(state["step"])}
 
 
 def copy_tree(tree):
@@ -129,13 +136,8 @@ def make_train_step(graphdef, rest, tx, schedule, objective: Objective, *, grad_
                                                     _first(micro_draws))[0][1])
             zeros_m = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), shapes)
             (grads, metrics), _ = jax.lax.scan(micro, (zeros_g, zeros_m), (weights, micro_batches, micro_draws))
-        updates, opt_state = tx.update(grads, state["opt_state"], params)
-        new_params = optax.apply_updates(params, updates)
-        new = {**state, "params": new_params, "opt_state": opt_state, "step": state["step"] + 1}
-        if "ema" in state:
-            new["ema"] = ema_update(state["ema"], new_params, ema_decay)
-        metrics = {**metrics, "grad_norm": optax.global_norm(grads), "lr": schedule(state["step"])}
-        return new, metrics
+        new, update_metrics = apply_update(state, grads, tx, schedule, ema_decay)
+        return new, {**metrics, **update_metrics}
 
     kwargs = {}
     if in_shardings is not None:
