@@ -63,3 +63,22 @@ def test_unknown_backend():
     x = jnp.zeros((1, 2, 1, 4))
     with pytest.raises(ValueError, match="unknown attention backend 'flash'"):
         attention(x, x, x, backend="flash")
+
+
+@pytest.mark.parametrize("rows", [1, 5, 64, 65])
+def test_float32_product_with_a_bfloat16_kernel(rows):
+    """A float32 matmul with a bfloat16 kernel (the timestep embeddings of a bf16 DiT): a few rows go as
+    three bfloat16 parts of x, more rows through a float32 copy of the kernel; both are the float32
+    product (checked against float64)."""
+    from skyreels_jax.nn import matmul
+
+    rng = np.random.default_rng(rows)
+    x = jnp.asarray(3 * rng.standard_normal((rows, 256)), jnp.float32)
+    w = jnp.asarray(0.02 * rng.standard_normal((256, 384)), jnp.bfloat16)
+    exact = np.asarray(x, np.float64) @ np.asarray(w.astype(jnp.float32), np.float64)
+    got = np.asarray(matmul(x, w, jnp.float32))
+    assert got.dtype == np.float32
+    assert np.abs(got - exact).max() < 4e-6 * np.abs(exact).max()
+    # one bfloat16 part alone (x rounded to bf16) would be off by ~1e-3
+    rounded = np.asarray(x.astype(jnp.bfloat16).astype(jnp.float32), np.float64) @ np.asarray(w.astype(jnp.float32))
+    assert np.abs(rounded - exact).max() > 100 * np.abs(got - exact).max()

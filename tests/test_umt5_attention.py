@@ -35,3 +35,19 @@ def test_defaults_unchanged(backend):
     out = attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), backend=backend, chunk=4)
     ref = naive(q, k, v, 0.0, np.ones((1, 9), bool), 1 / np.sqrt(16))
     assert rel_err(out, ref) < 1e-6
+
+
+@pytest.mark.parametrize("bias_heads", [1, 3])
+def test_one_head_at_a_time_in_small_blocks(bias_heads):
+    """The CPU layout (a map over heads) with query and key blocks smaller than the sequences, so the
+    online softmax folds several key blocks; a bias per head or one for all heads."""
+    from skyreels_jax.nn.attention import _one_head_at_a_time
+
+    rng = np.random.default_rng(2)
+    b, lq, lk, n, d = 2, 11, 13, 3, 8
+    q, k, v = (rng.standard_normal((b, length, n, d)).astype(np.float32) for length in (lq, lk, lk))
+    bias = rng.standard_normal((1, bias_heads, lq, lk)).astype(np.float32)
+    k_mask = np.arange(lk)[None, :] < np.array([[lk], [5]])
+    out = _one_head_at_a_time(*map(jnp.asarray, (q, k, v)), None, None, jnp.asarray(bias), jnp.asarray(k_mask),
+                              0.5, 4, 5)
+    assert rel_err(out, naive(q, k, v, bias, k_mask, 0.5)) < 1e-6

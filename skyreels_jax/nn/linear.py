@@ -1,6 +1,8 @@
 """Dense layer with float32 accumulation and logical axis names on its parameters."""
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -16,7 +18,27 @@ def matmul(x: jax.Array, w: jax.Array, dtype: jnp.dtype) -> jax.Array:
     On CPU a bf16 dot with bf16 output runs at half the speed of one asked for float32
     accumulation, and the float32 sum is also the more accurate one.
     """
+    if jnp.dtype(dtype) == jnp.float32 and w.dtype == jnp.bfloat16 and math.prod(x.shape[:-1]) <= _FEW_ROWS:
+        return _float32_times_bfloat16(x, w)
     return jnp.matmul(x.astype(dtype), w.astype(dtype), preferred_element_type=jnp.float32)
+
+
+# rows up to which a float32 product with a bfloat16 kernel splits x instead of converting the kernel
+_FEW_ROWS = 64
+
+
+def _float32_times_bfloat16(x: jax.Array, w: jax.Array) -> jax.Array:
+    """x (float32) @ w (bfloat16) as three bfloat16 products: x = x1 + x2 + x3, each part bfloat16, is
+    exact to float32's 24 bits and each part's product with w is exact, so the float32 sum is the float32
+    product. For a few rows (timestep embeddings) this reads the kernel as it is instead of converting
+    all of it to float32 on every call (two 1536 × 9216 kernels: 3 % of a bf16 DiT forward on CPU)."""
+    x = x.astype(jnp.float32)
+    parts = []
+    for _ in range(3):
+        part = x.astype(jnp.bfloat16)
+        parts.append(part)
+        x = x - part.astype(jnp.float32)
+    return jnp.matmul(jnp.stack(parts), w, preferred_element_type=jnp.float32).sum(0)
 
 
 class LoraFactor(nnx.Variable):
