@@ -17,11 +17,13 @@ PY := .venv/bin/python
 demo: .venv/core.stamp
 	.venv/bin/skyreels-jax demo --out outputs/demo.mp4
 
-# ruff first (the lint rules are in pyproject.toml); pytest exits 5 when it collects no test: that is
-# reported, not treated as a crash.
+# ruff first (the lint rules are in pyproject.toml); then the tests in two processes (pytest-xdist: the
+# suite is mostly compiles, which XLA runs on one thread; TEST_WORKERS=0 runs them in this one). pytest
+# exits 5 when it collects no test: that is reported, not treated as a crash.
+TEST_WORKERS ?= 2
 test: .venv/test.stamp
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 lint: .venv/test.stamp
