@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from skyreels_jax.nn.jit import jit
 from skyreels_jax.training import losses
 from skyreels_jax.training.objectives import CONDITION_KEYS, Objective, draw_noise, predict
 from skyreels_jax.training.step import apply_update, copy_tree
@@ -150,4 +151,4 @@ def make_distill_step(graphdef, rest, tx, critic_tx, schedule, d: Distillation, 
         return new, {"loss": loss, "critic_loss": critic_losses.mean(), **metrics, **update_metrics}
 
     kwargs = {} if out_shardings is None else {"out_shardings": out_shardings}
-    return jax.jit(step, donate_argnums=(0,) if donate else (), **kwargs)
+    return jit(step, donate_argnums=(0,) if donate else (), **kwargs)

@@ -5,7 +5,8 @@ The state is a plain dict pytree (what Orbax saves):
      "rng": uint32 [2] base key, "ema": params (optional), "ref_params": params (DPO only),
      "base": the frozen full parameters (LoRA only; "params" is then the LoRA tree)}
 The step is one pure function `step(state, batch) -> (state, metrics)` compiled once with
-jax.jit; the model's graph definition and its non-parameter state are closed over. To run
+nn.jit.jit (jax.jit with the CPU compiler options of the model calls, so a bf16 step does not hold a
+float32 copy of the whole layer stack); the model's graph definition and its non-parameter state are closed over. To run
 it sharded, place the state and batch on a mesh first (skyreels_jax.parallel) or pass
 `in_shardings`/`out_shardings`; nothing here names a mesh axis.
 """
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from skyreels_jax.nn.jit import jit
 from skyreels_jax.training import lora
 from skyreels_jax.training.objectives import Objective, draw_noise, objective_loss
 
@@ -144,7 +146,7 @@ def make_train_step(graphdef, rest, tx, schedule, objective: Objective, *, grad_
         kwargs["in_shardings"] = in_shardings
     if out_shardings is not None:
         kwargs["out_shardings"] = out_shardings
-    return jax.jit(step, donate_argnums=(0,) if donate else (), **kwargs)
+    return jit(step, donate_argnums=(0,) if donate else (), **kwargs)
 
 
 def _first(tree):
@@ -154,7 +156,7 @@ def _first(tree):
 def make_eval_fn(graphdef, rest, objective: Objective, *, lora_scale: float = 1.0):
     """Jitted `(params, ref_params, batch, key, base=None) -> metrics`, no update (held-out scores)."""
 
-    @jax.jit
+    @jit
     def evaluate(params, ref_params, batch, key, base=None):
         model, ref_model = _models(graphdef, rest, params, ref_params, base, lora_scale)
         return objective_loss(objective, model, ref_model, batch, draw_noise(objective, batch, key))[1]
