@@ -5,10 +5,10 @@ The state is a plain dict pytree (what Orbax saves):
      "rng": uint32 [2] base key, "ema": params (optional), "ref_params": params (DPO only),
      "base": the frozen full parameters (LoRA only; "params" is then the LoRA tree)}
 The step is one pure function `step(state, batch) -> (state, metrics)` compiled once with
-nn.jit.jit (jax.jit with the CPU compiler options of the model calls, so a bf16 step does not hold a
-float32 copy of the whole layer stack); the model's graph definition and its non-parameter state are closed over. To run
-it sharded, place the state and batch on a mesh first (skyreels_jax.parallel) or pass
-`in_shardings`/`out_shardings`; nothing here names a mesh axis.
+nn.jit.jit (jax.jit with the model calls' CPU compiler options, so that on CPU a bf16 step does not
+hold a float32 copy of the whole layer stack); the model's graph definition and its non-parameter
+state are closed over. To run it sharded, place the state and batch on a mesh first
+(skyreels_jax.parallel) or pass `in_shardings`/`out_shardings`; nothing here names a mesh axis.
 """
 from __future__ import annotations
 
