@@ -29,7 +29,6 @@ from skyreels_jax.pipelines.diffusion_forcing import DF_DEFAULTS
 from skyreels_jax.pipelines.sampler import guidance_arrays
 from skyreels_jax.schedulers import SCHEDULERS, flow_timesteps, flow_unipc, make_guidance
 
-TEXT_TOKENS, IMAGE_TOKENS = 512, 257  # the encoders' padded lengths
 STEPS, SHIFT = 50, 8.0  # the schedule's length only sizes the solver's small tables
 
 
@@ -86,7 +85,7 @@ class Pipeline:
                  quantize: str | None = None):
         self.config, self.mode, self.mesh, self.low_memory = configs["transformer"], mode, mesh, low_memory
         self.quantize = quantize
-        self.text, self.vae = configs["text_encoder"], configs["vae"]
+        self.text, self.vae, self.image = configs["text_encoder"], configs["vae"], configs.get("image_encoder")
         self.latents = latent_shape(*video, self.vae.z_dim)
         self.makers = {
             "dit": lambda: quantized(DiT(self.config, rngs=nnx.Rngs(0)), quantize),
@@ -112,6 +111,16 @@ class Pipeline:
     def _dit(self):
         return abstract_on(self.makers["dit"], self.mesh)
 
+    def _context(self):
+        """The text context of the prompt and the negative prompt, as the text encoder returns it."""
+        return jax.ShapeDtypeStruct((2, self.text.max_length, self.config.text_dim), jnp.dtype(self.text.dtype))
+
+    def _image_context(self):
+        """The image encoder's tokens as the DiT takes them: both images' for a first-last-frame model."""
+        images = 2 if self.config.variant == "flf2v" else 1
+        return jax.ShapeDtypeStruct((1, images * self.image.num_tokens, self.config.image_dim),
+                                    jnp.dtype(self.image.dtype))
+
     def denoise_step(self) -> Program:
         """One solver step with CFG (the pair as one batch of 2), as pipelines/sampling.py runs it."""
         mesh, shape, cfg = self.mesh, self.latents, self.config
@@ -121,16 +130,13 @@ class Pipeline:
             graphdef, params = self._dit()
             state = _whole(mesh, SCHEDULERS["unipc"].init(STEPS, SHIFT, shape))
             args = _whole(mesh, dict(latents=np.empty(shape, np.float32),
-                                     context=jax.ShapeDtypeStruct((2, TEXT_TOKENS, cfg.text_dim), jnp.bfloat16),
-                                     image=jax.ShapeDtypeStruct((1, IMAGE_TOKENS, cfg.image_dim or 0),
-                                                                jnp.bfloat16),
+                                     context=self._context(), image=self._image_context() if image else None,
                                      condition=np.empty((*shape[:4], cfg.in_dim - shape[4]), np.float32),
                                      guidance=guidance_arrays(make_guidance("cfg", 5.0))))
             return sampling._step.lower(graphdef, params, "unipc", args["latents"], state, args["context"],
-                                        args["image"] if image else None, args["condition"] if image else None,
-                                        args["guidance"])
+                                        args["image"], args["condition"] if image else None, args["guidance"])
         return Program(f"{self.mode} step, CFG", lower, self.resident("dit"),
-                       (self.config, self.latents, self.quantize), self.weights["dit"])
+                       (self.config, self.text, self.image, self.latents, self.quantize), self.weights["dit"])
 
     def df_window_step(self) -> Program:
         """One row of a diffusion-forcing window (per-frame timesteps, CFG), as pipelines/diffusion_forcing.py."""
@@ -143,15 +149,16 @@ class Pipeline:
             timesteps, update = window_schedule(frames, 0, False, flow_timesteps(STEPS, SHIFT),
                                                 DF_DEFAULTS["ar_step"], DF_DEFAULTS["causal_block_size"])
             fps = np.zeros((2,), np.int32) if self.config.inject_sample_info else None
-            args = _whole(mesh, dict(latents=np.empty(shape, np.float32), timesteps=timesteps[0], update=update[0],
-                                     history=np.zeros(frames, bool), fps=fps, addnoise=np.float32(20.0),
-                                     key=np.zeros(2, np.uint32), guidance=guidance_arrays(make_guidance("cfg", 6.0))))
-            context = _whole(mesh, jax.ShapeDtypeStruct((2, TEXT_TOKENS, self.config.text_dim), jnp.bfloat16))
+            args = _whole(mesh, dict(latents=np.empty(shape, np.float32), timesteps=timesteps[0].astype(np.int32),
+                                     update=update[0], history=np.zeros(frames, bool), fps=fps,
+                                     addnoise=np.float32(20.0), key=np.zeros(2, np.uint32),
+                                     guidance=guidance_arrays(make_guidance("cfg", 6.0))))
+            context = _whole(mesh, self._context())
             return diffusion_forcing._row.lower(graphdef, params, "unipc", args["latents"], state, args["timesteps"],
                                                 args["update"], args["history"], context, args["fps"], None,
                                                 args["addnoise"], args["key"], args["guidance"])
         return Program("DF window step, CFG", lower, self.resident("dit"),
-                       (self.config, self.latents, self.quantize), self.weights["dit"])
+                       (self.config, self.text, self.image, self.latents, self.quantize), self.weights["dit"])
 
     def vae_decode(self) -> Program:
         return vae_decode(self.vae, self.latents, self.mesh, self.resident("vae_decoder"))
@@ -164,7 +171,7 @@ class Pipeline:
             from skyreels_jax.nn.jit import _apply
 
             graphdef, state = abstract_on(self.makers["umt5"], mesh)
-            ids = _whole(mesh, np.zeros((2, TEXT_TOKENS), np.int32))
+            ids = _whole(mesh, np.zeros((2, self.text.max_length), np.int32))
             return _apply.lower(graphdef, state, "__call__", ids, ids)
         return Program("UMT5 encode", lower, self.resident("umt5"), (self.text, self.quantize), self.weights["umt5"])
 
