@@ -40,7 +40,7 @@ def add_parser(commands) -> None:
     p.add_argument("--fps", type=int, default=24, help="frame rate of the written file (and of DF models' fps "
                    "embedding)")
     p.add_argument("--output", type=Path, help="output .mp4 (single prompt)")
-    p.add_argument("--output-dir", type=Path, default=Path("outputs"), help="where videos without --output go; in "
+    p.add_argument("--output-dir", type=Path, help="where videos without --output go (default outputs); in "
                    "batch mode NNNNN-PROMPT.mp4, numbered by prompt line")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output made with another request "
                    "(one made with the same request is always kept)")
@@ -55,7 +55,8 @@ def add_parser(commands) -> None:
                    "default: the same speed as without); runtime: applied beside the weights, which may be quantized "
                    "(an int8 folder) but not full-weight .diff files")
     p.add_argument("--prompt-enhancer", metavar="PATH", help="rewrite each prompt with this Qwen2.5-Instruct folder "
-                   "or Hub id first (not with --image, as the reference; the LM is freed before the DiT loads)")
+                   "or Hub id first (text-to-video prompts: refused with --image, which the reference skips; the LM "
+                   "is freed before the DiT loads)")
     df = p.add_argument_group("diffusion forcing (DF models)")
     df.add_argument("--video", help="a video file to extend")
     df.add_argument("--ar-step", type=int, default=DF_DEFAULTS["ar_step"],
@@ -104,8 +105,8 @@ def apply_config(args) -> None:
     cfg = config_files.load_config(args.config, args.set)
     args.model = args.model or cfg.get("hub_id") or cfg.get("diffusers_hub_id")
     sampling = cfg.get("sampling", {})
-    for flag, key in (("height", "height"), ("width", "width"), ("steps", "num_steps"),
-                      ("guidance_scale", "guidance_scale"), ("shift", "shift")):
+    size = () if args.resolution else (("height", "height"), ("width", "width"))  # --resolution sets both
+    for flag, key in (*size, ("steps", "num_steps"), ("guidance_scale", "guidance_scale"), ("shift", "shift")):
         if getattr(args, flag) is None and key in sampling:
             setattr(args, flag, sampling[key])
     if "num_frames" in sampling and args.num_frames is None:
@@ -118,8 +119,47 @@ def _size(args, first_image) -> tuple[int | None, int | None]:
         height, width = RESOLUTIONS[args.resolution]
         if first_image is not None and first_image.shape[0] > first_image.shape[1]:
             height, width = width, height
-        return (height if args.height is None else args.height, width if args.width is None else args.width)
+        return height, width
     return args.height, args.width
+
+
+def refuse_conflicts(args) -> None:
+    """Flags that another flag given beside them would override or leave unused."""
+    from skyreels_jax.schedulers.schedules import NAMES
+
+    if args.resolution and (args.height is not None or args.width is not None):
+        raise ValueError("--resolution sets the height and the width: give it or --height/--width, not both")
+    if args.output is not None and args.output_dir is not None:
+        raise ValueError("--output names the video; --output-dir is for videos without --output: give one")
+    if args.shift is not None and args.schedule is not None and args.schedule not in NAMES:
+        raise ValueError("--shift does not apply to a schedule file, whose sigmas are used as they are: drop --shift")
+    if args.prompt_enhancer and args.image:
+        raise ValueError("--prompt-enhancer rewrites text-to-video prompts, not those of a video from --image "
+                         "(as the reference): drop one of them")
+    if args.prompt_enhancer and args.prompt and len(args.prompt) > 1:
+        raise ValueError("--prompt-enhancer rewrites one prompt per video, not prompt travel: drop one of them")
+    if args.work_dir and args.processes_per_group != 1:
+        raise ValueError("--work-dir: a group of processes does not resume windows (their disks may disagree on "
+                         "what is finished): drop --work-dir")
+    distributed.refuse_without_distributed(args)
+
+
+def refuse_unused_guidance(args, folder, request: dict, choices: dict) -> None:
+    """The sampler the request resolves to, checked: step caching needs the same forwards at every step, and
+    the guidance flags need a step that runs the unconditional pass."""
+    from skyreels_jax.pipelines.sampler import check_step_caching, make_sampler
+
+    sampler = make_sampler(choices.get("scheduler", folder.defaults.get("scheduler")), choices.get("schedule"),
+                           choices.get("guidance"), num_steps=request["num_steps"], shift=request["shift"],
+                           guidance_scale=request["guidance_scale"], default_steps=folder.defaults["num_steps"])
+    check_step_caching(sampler, request["teacache_threshold"])
+    given = [flag for flag, value in (("--negative-prompt", args.negative_prompt), ("--guidance-mode",
+             args.guidance_mode), ("--guidance-interval", args.guidance_interval)) if value is not None]
+    if given and not sampler.uncond.any():
+        scale = request["guidance_scale"]
+        whose = " (the model's default)" if args.guidance_scale is None else ""
+        raise ValueError(f"{', '.join(given)}: no step runs the unconditional pass at guidance scale {scale}{whose}; "
+                         "give --guidance-scale above 1 (and an interval that holds steps) or drop them")
 
 
 def plan(args):
@@ -130,6 +170,7 @@ def plan(args):
     from skyreels_jax.pipelines.components import inspect_folder
     from skyreels_jax.schedulers.schedules import NAMES
 
+    refuse_conflicts(args)
     apply_config(args)
     if not args.model:
         raise ValueError("give --model (a folder or Hub id) or --config")
@@ -146,6 +187,10 @@ def plan(args):
     df = folder.mode == "diffusion_forcing"
     if args.video and not df:
         raise ValueError("--video (extension) needs a diffusion-forcing model")
+    if args.work_dir and not df:
+        raise ValueError(f"--work-dir keeps a diffusion-forcing model's finished windows; this is a "
+                         f"{folder.mode.replace('_', '-')} model: drop --work-dir")
+    args.output_dir = Path("outputs") if args.output_dir is None else args.output_dir
     first = None if args.image is None else load_image(args.image)
     if args.end_image is not None:
         load_image(args.end_image)
@@ -190,6 +235,7 @@ def plan(args):
         return request
 
     jobs = make_jobs(args.prompt, args.prompts, args.output, args.output_dir, request_of)
+    refuse_unused_guidance(args, folder, jobs[0].request, choices)  # every job has the same settings
     return folder, jobs
 
 
@@ -250,13 +296,10 @@ def run(args) -> int:
     dtype = None if args.dtype is None else jnp.dtype(args.dtype)
     prompts = {job.output: job.prompt for job in pending}
     if pending and args.prompt_enhancer:
-        if args.image:
-            print("--prompt-enhancer is skipped with --image (as the reference does)")
-        else:
-            from skyreels_jax.enhancer import enhance_prompts
+        from skyreels_jax.enhancer import enhance_prompts
 
-            texts = [p if isinstance(p, str) else " ".join(p) for p in prompts.values()]
-            prompts = dict(zip(prompts, enhance_prompts(args.prompt_enhancer, texts, seed=args.seed, dtype=dtype)))
+        prompts = dict(zip(prompts, enhance_prompts(args.prompt_enhancer, list(prompts.values()), seed=args.seed,
+                                                    dtype=dtype)))
     pipe = mesh = None
     made, busy = 0, []
     for job in pending:
@@ -388,6 +431,9 @@ def mesh_shape(sizes: str | None, sequence_parallel: str | None) -> list[int] | 
     if shape[2] != 1 and not sequence_parallel:  # the context devices would idle
         raise ValueError(f"--mesh {sizes} splits the video over context devices: give --sequence-parallel ulysses "
                          "or ring (or a context size of 1)")
+    if shape[2] == 1 and sequence_parallel:
+        raise ValueError(f"--sequence-parallel splits the video over the mesh's context axis, which is 1 in --mesh "
+                         f"{sizes}: give a context size > 1 (e.g. 1,1,2,1) or drop --sequence-parallel")
     return shape
 
 

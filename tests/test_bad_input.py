@@ -24,6 +24,7 @@ def files(tmp_path):
     (inputs / "notes.txt").write_text("not a video\n" * 20000)  # ffmpeg's tty demuxer renders text as frames
     (inputs / "notes.png").write_text("not an image")
     (inputs / "empty.txt").write_text("\n  \n")
+    (inputs / "sigmas.json").write_text(json.dumps({"sigmas": [0.99, 0.5, 0.0]}))
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(inputs / "first.png")
     return inputs
 
@@ -82,6 +83,20 @@ ROWS = [  # (flags, what the one line says)
     (["--mesh", "1,1,2,1"], "give --sequence-parallel ulysses or ring"),
     (["--mesh", "2,x"], "--mesh takes four sizes"),
     (["--mesh", "auto", "--sequence-parallel", "ring"], "drop --sequence-parallel"),
+    (["--mesh", "1,1,1,1", "--sequence-parallel", "ulysses"], "which is 1 in --mesh 1,1,1,1"),
+    # flags that another flag would override or leave unused
+    (["--resolution", "540P", "--height", "32"], "--resolution sets the height and the width: give it or --height"),
+    (["--output-dir", "OUT"], "--output names the video; --output-dir is for videos without --output: give one"),
+    (["--schedule", "INPUTS/sigmas.json", "--shift", "3"], "--shift does not apply to a schedule file"),
+    (["--prompt-enhancer", "INPUTS/qwen", "--image", "INPUTS/first.png"],
+     "--prompt-enhancer rewrites text-to-video prompts, not those of a video from --image"),
+    (["--prompt", "a", "--prompt", "b", "--prompt-enhancer", "INPUTS/qwen"], "one prompt per video, not prompt travel"),
+    (["--prompt", PROMPT, "--prompt", PROMPT], "prompt travel needs one prompt per window: 1 windows here, 2 prompts"),
+    (["--coordinator", "10.0.0.1:1234"], "--coordinator go with --distributed (a multi-host run)"),
+    (["--work-dir", "OUT/w", "--processes-per-group", "2"], "a group of processes does not resume windows"),
+    (["--guidance-scale", "1", "--negative-prompt", "blur"],
+     "--negative-prompt: no step runs the unconditional pass at guidance scale 1.0; give --guidance-scale above 1"),
+    (["--guidance-scale", "0.5", "--guidance-mode", "apg"], "--guidance-mode: no step runs the unconditional pass"),
 ]
 
 
@@ -93,7 +108,8 @@ def test_generate_refuses_before_loading(tmp_path, files, capsys, no_model, monk
     message = message.replace("INPUTS", str(files))
     prompt = () if "--prompt" in flags or "--prompts" in flags else ("--prompt", PROMPT)
     output = () if "--output" in flags or "--prompts" in flags else ("--output", out / "v.mp4")
-    args = ["generate", "--model", "toy", *prompt, *flags, *output, "--output-dir", out]
+    output_dir = ("--output-dir", out) if "--prompts" in flags else ()
+    args = ["generate", "--model", "toy", *prompt, *flags, *output, *output_dir]
     code, err = run(capsys, *args)
     assert code == 2 and len(err.splitlines()) == 1, err
     assert message in err

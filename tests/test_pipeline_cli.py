@@ -52,12 +52,14 @@ def test_generate_writes_video_and_sidecar(folders, tmp_path):
     ("i2v", [], "needs an image"),
     ("t2v", ["--image", "IMAGE"], "text-to-video model takes no image"),
     ("i2v", ["--image", "NOT_AN_IMAGE"], "cannot read image"),
+    ("t2v", ["--work-dir", "WORK"], "--work-dir keeps a diffusion-forcing model's finished windows; this is a text-"),
+    ("t2v", ["--teacache", "0.1", "--guidance-interval", "0.1,0.9"], "teacache needs the same forwards at every step"),
 ])
 def test_bad_inputs_give_one_line_and_no_file(folders, tmp_path, capsys, mode, extra, message):
     image = tmp_path / "im.png"
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
     (tmp_path / "bad.png").write_text("not an image")
-    extra = [{"IMAGE": image, "NOT_AN_IMAGE": tmp_path / "bad.png"}.get(x, x) for x in extra]
+    extra = [{"IMAGE": image, "NOT_AN_IMAGE": tmp_path / "bad.png", "WORK": tmp_path / "work"}.get(x, x) for x in extra]
     out = tmp_path / "out" / "v.mp4"
     assert generate("--model", folders[mode], "--prompt", "x", *SMALL, *extra, "--output", out) == 2
     err = capsys.readouterr().err.strip()
@@ -90,18 +92,30 @@ def test_batch_mode_resumes(folders, tmp_path, capsys):
     assert (outdir / videos[0]).stat().st_mtime_ns == stamp
 
 
-def test_config_file_with_overrides(folders, tmp_path):
-    config = tmp_path / "my_config.py"
-    config.write_text(
+def write_config(folder, path):
+    path.write_text(
         "import ml_collections\n"
         "def get_config(arg=''):\n"
-        f"    return ml_collections.ConfigDict(dict(hub_id={str(folders['t2v'])!r}, sampling=dict(\n"
+        f"    return ml_collections.ConfigDict(dict(hub_id={str(folder)!r}, sampling=dict(\n"
         "        height=32, width=48, num_frames=9, num_steps=2, guidance_scale=4.0, shift=3.0)))\n")
+    return path
+
+
+def test_config_file_with_overrides(folders, tmp_path):
+    config = write_config(folders["t2v"], tmp_path / "my_config.py")
     out = tmp_path / "c.mp4"
     assert generate("--config", config, "--set", "sampling.num_frames=5", "--prompt", "x", "--output", out) == 0
     meta = json.loads((tmp_path / "c.mp4.json").read_text())
     assert (meta["num_frames"], meta["width"], meta["shift"]) == (5, 48, 3.0)
     assert generate("--config", config, "--set", "sampling.nope=1", "--prompt", "x", "--output", out) == 2
+
+
+def test_resolution_wins_over_the_config_size(folders, tmp_path):
+    from skyreels_jax.generate import main_args, plan
+
+    config = write_config(folders["t2v"], tmp_path / "my_config.py")
+    _, jobs = plan(main_args(["--config", str(config), "--resolution", "540P", "--prompt", "x"]))
+    assert (jobs[0].request["height"], jobs[0].request["width"], jobs[0].request["num_frames"]) == (544, 960, 9)
 
 
 def test_converted_dit_is_cached(folders, cache, monkeypatch):

@@ -25,6 +25,14 @@ def add_arguments(parser, title: str):
     return group
 
 
+def refuse_without_distributed(args) -> None:
+    """The multi-host flags are read only with --distributed: refuse them without it."""
+    given = [flag for flag, value in (("--coordinator", args.coordinator), ("--num-processes", args.num_processes),
+                                      ("--process-id", args.process_id)) if value is not None]
+    if given and not args.distributed:
+        raise ValueError(f"{', '.join(given)} go with --distributed (a multi-host run): add it or drop them")
+
+
 def initialize(coordinator: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, timeout: int = 300) -> None:
     """jax.distributed.initialize with checks: all three of coordinator/count/id or none of them."""

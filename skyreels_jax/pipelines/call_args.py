@@ -9,7 +9,7 @@ from pathlib import Path
 
 from skyreels_jax import values
 from skyreels_jax.pipelines.checks import check_call
-from skyreels_jax.pipelines.df_plan import check_plan
+from skyreels_jax.pipelines.df_plan import check_plan, check_prompt_count
 
 MAX_SIZE = 4096          # pixels per side: beyond it no published model fits in memory
 MAX_FRAMES = 1025        # one window (text/image-to-video); longer videos: a diffusion-forcing model
@@ -94,7 +94,8 @@ def resolve_call(mode: str, defaults: dict, geometry: Geometry, *, prompt, negat
                geometry.z_dim, compared, teacache_threshold, geometry.vae_scale, geometry.patch)
     if df:
         steps = out["num_steps"] if out["num_steps"] is not None else defaults["num_steps"]
-        check_plan(out["num_frames"], df_args["base_num_frames"], df_args["overlap_history"],
-                   df_args["causal_block_size"], df_args["ar_step"], steps, 1 if image is not None else 0,
-                   video_frames)
+        windows = check_plan(out["num_frames"], df_args["base_num_frames"], df_args["overlap_history"],
+                             df_args["causal_block_size"], df_args["ar_step"], steps, 1 if image is not None else 0,
+                             video_frames)
+        check_prompt_count(len(prompt) if isinstance(prompt, (list, tuple)) else 1, len(windows))
     return {**out, **df_args, "teacache_threshold": teacache_threshold}

@@ -58,6 +58,12 @@ def window_schedule(length: int, prefix: int, end_frame: bool, template, ar_step
     return window_plan(length, prefix, end_frame, template, ar_step, causal_block_size)[:2]
 
 
+def check_prompt_count(prompts: int, windows: int) -> None:
+    """Prompt travel: one prompt for the whole video, or one per window."""
+    if prompts not in (1, windows):
+        raise ValueError(f"prompt travel needs one prompt per window: {windows} windows here, {prompts} prompts given")
+
+
 def check_plan(num_frames: int, base_num_frames: int, overlap_history: int | None, causal_block_size: int,
                ar_step: int, num_steps: int, first_prefix: int, extension_frames: int | None) -> list[Window]:
     """Validate the diffusion-forcing settings (one line that says what to change) and plan the windows."""

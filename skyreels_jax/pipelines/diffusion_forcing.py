@@ -28,7 +28,7 @@ from skyreels_jax.models.dit import fps_index
 from skyreels_jax.nn.jit import jit
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines.conditioning import decode_to_uint8
-from skyreels_jax.pipelines.df_plan import check_plan, latent_count, window_plan
+from skyreels_jax.pipelines.df_plan import check_plan, check_prompt_count, latent_count, window_plan
 from skyreels_jax.pipelines.sampler import Sampler, guidance_arrays, make_sampler
 from skyreels_jax.schedulers import get_solver, guide, init_guidance, sigmas_of, step_index
 
@@ -166,9 +166,7 @@ def generate(dit, vae, encode_text, encode_video, *, prompts: list[str], negativ
     sampler = settings.resolved()
     windows = check_plan(num_frames, base_num_frames, overlap_history, settings.causal_block_size,
                          settings.ar_step, sampler.num_steps, first_prefix, None if video is None else len(video))
-    if len(prompts) not in (1, len(windows)):
-        raise ValueError(f"prompt travel needs one prompt per window: {len(windows)} windows here, "
-                         f"{len(prompts)} prompts given")
+    check_prompt_count(len(prompts), len(windows))
     settings = dataclasses.replace(settings, sampler=sampler)
     contexts = _contexts(encode_text, prompts, negative, bool(sampler.uncond.any()), len(windows))
     fps_ids = (fps_index(np.full((contexts[0].shape[0],), fps)) if dit.config.inject_sample_info else None)

@@ -155,3 +155,11 @@ def make_sampler(scheduler: Any = None, schedule: Any = None, guidance: Any = No
     except ValueError as e:
         raise ValueError(f"scheduler {name!r} with schedule {label!r}: {e}") from None
     return sampler
+
+
+def check_step_caching(sampler: Sampler, teacache_threshold: float | None) -> None:
+    """Step caching compares each step's forwards with the last ones': it needs the same forwards every step."""
+    pair = sampler.uncond
+    if teacache_threshold is not None and 0 < pair.sum() < len(pair):
+        raise ValueError("teacache needs the same forwards at every step: drop the guidance interval "
+                         "(or cfg_zero_star's zeroed steps) or teacache")

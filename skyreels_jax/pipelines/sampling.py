@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from skyreels_jax.nn.jit import jit
 from skyreels_jax.parallel.placement import to_device
 from skyreels_jax.pipelines import step_cache
-from skyreels_jax.pipelines.sampler import Sampler, guidance_arrays, make_sampler
+from skyreels_jax.pipelines.sampler import Sampler, check_step_caching, guidance_arrays, make_sampler
 from skyreels_jax.schedulers import get_solver, guide, init_guidance, sigmas_of, step_index, timesteps_of
 
 
@@ -63,9 +63,7 @@ def denoise(dit, latents, context, num_steps: int, shift: float, guidance: float
     pair = sampler.uncond
     if pair.any() and context.shape[0] != 2:
         raise ValueError("this sampler's guidance needs the negative prompt's context: pass [prompt, negative]")
-    if teacache_threshold is not None and 0 < pair.sum() < len(pair):
-        raise ValueError("teacache needs the same forwards at every step: drop the guidance interval "
-                         "(or cfg_zero_star's zeroed steps) or teacache")
+    check_step_caching(sampler, teacache_threshold)
     single = context[:1] if context.shape[0] == 2 and not pair.all() else context
     stochastic = getattr(sampler.solver, "stochastic", False)
     state = jax.tree.map(to_device, sampler.init(latents.shape, key=key if stochastic else None))

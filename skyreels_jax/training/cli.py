@@ -26,6 +26,7 @@ def run(args) -> int:
 
     from skyreels_jax.training.loop import train
 
+    distributed.refuse_without_distributed(args)
     cfg = config_files.load_config(args.config, args.set + ([f"workdir={args.workdir}"] if args.workdir else []))
     if args.distributed:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id)

@@ -49,6 +49,7 @@ def run(args) -> int:
 
     from skyreels_jax.training import preprocess, videos
 
+    distributed.refuse_without_distributed(args)
     if bool(args.videos) == bool(args.dataset) or bool(args.videos) != bool(args.captions):
         raise ValueError("give either --videos DIR with --captions FILE, or --dataset DIR")
     out = Path(args.out)
