@@ -12,7 +12,7 @@ def add_parser(commands) -> None:
                    help=f"Qwen2.5-Instruct folder or Hub id (default {DEFAULT_MODEL})")
     p.add_argument("--max-new-tokens", type=int, default=2048)
     p.add_argument("--greedy", action="store_true", help="argmax decoding instead of the folder's sampling")
-    p.add_argument("--seed", type=cli_types.seed, default=0)
+    p.add_argument("--seed", type=cli_types.seed, help="the sampling's seed (default 0; not with --greedy)")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on accelerators")
 
 
@@ -21,11 +21,13 @@ def run(args) -> int:
 
     from skyreels_jax.enhancer import load_prompt_enhancer
 
+    if args.greedy and args.seed is not None:
+        raise ValueError("--greedy decoding draws nothing at random: drop --seed")
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     overrides = {"greedy": True} if args.greedy else {}
     dtype = None if args.dtype is None else jnp.dtype(args.dtype)
     with load_prompt_enhancer(args.model, dtype, max_new_tokens=args.max_new_tokens, **overrides) as enhancer:
-        for prompt, text in zip(args.prompt, enhancer.enhance(args.prompt, seed=args.seed)):
+        for prompt, text in zip(args.prompt, enhancer.enhance(args.prompt, seed=args.seed or 0)):
             print(f"Original prompt: {prompt}\nEnhanced prompt: {text}\n")
     return 0

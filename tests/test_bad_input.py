@@ -215,6 +215,9 @@ def test_load_vae_of_an_original_repository_reads_its_vae_file(tmp_path):
     (["preprocess", "--out", "DST", "--frames", "0"], "argument --frames: the value must be in [1, 100001]"),
     (["enhance", "x", "--model", "NOWHERE"], "does not exist"),
     (["enhance", "x", "--seed", str(2**70)], "a seed is an integer in [0, 4294967295]"),
+    (["enhance", "x", "--greedy", "--seed", "3", "--model", "NOWHERE"], "--greedy decoding draws nothing at random"),
+    (["plan", "--topology", "v5e-8", "--model", "T2V-1.3B-540P", "--mesh", "1,8,1,1", "--all"],
+     "--all goes with --mesh auto"),
     (["caption", "NOWHERE.mp4", "--model", "NOWHERE"], "nowhere"),
     (["demo", "--steps", "0"], "argument --steps: the value must be in [1, 1000]; got 0"),
 ])

@@ -93,6 +93,20 @@ def test_slices_by_name():
             slice_of(bad)
 
 
+def test_the_printed_generate_command_carries_the_planned_settings():
+    import argparse
+
+    from skyreels_jax.planning.cli import _command
+
+    args = argparse.Namespace(model="T2V-1.3B-540P", resolution="540P", low_memory=True, quantize="int8",
+                              dtype="float32")
+    command = _command(args, Layout((1, 2, 2, 1), "ulysses"), hosts=1)
+    for flag in ("--mesh 1,2,2,1", "--sequence-parallel ulysses", "--resolution 540P", "--low-memory",
+                 "--quantize int8", "--dtype float32"):
+        assert flag in command
+    assert "--dtype" not in _command(argparse.Namespace(**{**vars(args), "dtype": "bfloat16"}), Layout((1, 4, 1, 1)), 1)
+
+
 def test_candidates_put_data_parallelism_first():
     layouts = candidates(chips=8, hosts=1, heads=12)
     assert layouts[0] == Layout((2, 4, 1, 1))

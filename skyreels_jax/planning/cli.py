@@ -56,6 +56,8 @@ def run(args) -> int:
     layout = None if args.mesh == "auto" else _layout(args.mesh, args.sequence_parallel)
     if args.step_only and layout is None:
         raise ValueError("--step-only goes with an explicit --mesh: --mesh auto needs every program")
+    if args.all and layout is not None:
+        raise ValueError("--all goes with --mesh auto (every candidate layout): an explicit --mesh is one layout")
     quiet_libtpu(slice_)  # before jax starts its backends
     from skyreels_jax.planning.plan import choose, compile_layout, fits
     from skyreels_jax.planning.topologies import group_devices
@@ -126,6 +128,8 @@ def _command(args, layout, hosts: int) -> str:
         parts.append(f"--resolution {args.resolution}")
     if args.low_memory:
         parts.append("--low-memory")
+    if args.dtype != "bfloat16":  # the planned dtype; generate's default on accelerators is bfloat16
+        parts.append(f"--dtype {args.dtype}")
     if args.quantize:
         parts.append(f"--quantize {args.quantize}")
     hosts_per_group = max(1, hosts // layout.groups)
