@@ -136,6 +136,10 @@ def refuse_conflicts(args) -> None:
     if args.prompt_enhancer and args.image:
         raise ValueError("--prompt-enhancer rewrites text-to-video prompts, not those of a video from --image "
                          "(as the reference): drop one of them")
+    enhancer = args.prompt_enhancer
+    if enhancer and enhancer.startswith((".", "/", "~")) and not Path(enhancer).expanduser().exists():
+        raise ValueError(f"--prompt-enhancer {enhancer} does not exist: give a Qwen2.5-Instruct folder or a Hub id "
+                         "such as Qwen/Qwen2.5-7B-Instruct")
     if args.prompt_enhancer and args.prompt and len(args.prompt) > 1:
         raise ValueError("--prompt-enhancer rewrites one prompt per video, not prompt travel: drop one of them")
     if args.work_dir and args.processes_per_group != 1:
@@ -173,7 +177,8 @@ def plan(args):
     refuse_conflicts(args)
     apply_config(args)
     if not args.model:
-        raise ValueError("give --model (a folder or Hub id) or --config")
+        raise ValueError("give --model (a folder or Hub id)" + (": the config names none (hub_id)" if args.config
+                                                                 else " or --config"))
     if args.processes_per_group != 1 and not args.distributed:
         raise ValueError("--processes-per-group needs --distributed")
     if args.distributed and args.prompts is None:

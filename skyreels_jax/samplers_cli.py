@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import platform
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ def add_parser(commands) -> None:
     p = commands.add_parser("samplers", help="the sampler lab: sweep solvers and schedules, search schedules")
     sub = p.add_subparsers(dest="samplers_command", required=True)
     s = sub.add_parser("sweep", help="error against NFE for every solver × schedule (CSV, markdown, PNG)",
-                       description=__doc__)
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(s)
     s.add_argument("--schedulers", default="euler,heun,dpmpp_2m,unipc")
     s.add_argument("--schedules", default="shift,karras,beta", help="names or schedule files, comma separated")
@@ -50,7 +51,7 @@ def add_parser(commands) -> None:
                    "df: asynchronous diffusion forcing, each frame lagging the one before by --lag of the steps")
     s.add_argument("--lag", type=float, default=0.25, help="df mode: ar_step as a fraction of the steps")
     q = sub.add_parser("search", help="the schedule that minimises the reference error at an NFE (t2v mode)",
-                       description=__doc__)
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(q)
     q.add_argument("--scheduler", default="euler")
     q.add_argument("--nfe", default="6,8,12", help="one search per value")

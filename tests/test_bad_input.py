@@ -88,10 +88,12 @@ ROWS = [  # (flags, what the one line says)
     (["--resolution", "540P", "--height", "32"], "--resolution sets the height and the width: give it or --height"),
     (["--output-dir", "OUT"], "--output names the video; --output-dir is for videos without --output: give one"),
     (["--schedule", "INPUTS/sigmas.json", "--shift", "3"], "--shift does not apply to a schedule file"),
-    (["--prompt-enhancer", "INPUTS/qwen", "--image", "INPUTS/first.png"],
+    (["--prompt-enhancer", "Qwen/Qwen2.5-7B-Instruct", "--image", "INPUTS/first.png"],
      "--prompt-enhancer rewrites text-to-video prompts, not those of a video from --image"),
-    (["--prompt", "a", "--prompt", "b", "--prompt-enhancer", "INPUTS/qwen"], "one prompt per video, not prompt travel"),
+    (["--prompt", "a", "--prompt", "b", "--prompt-enhancer", "Qwen/Qwen2.5-7B-Instruct"],
+     "one prompt per video, not prompt travel"),
     (["--prompt", PROMPT, "--prompt", PROMPT], "prompt travel needs one prompt per window: 1 windows here, 2 prompts"),
+    (["--prompt-enhancer", "INPUTS/qwen"], "--prompt-enhancer INPUTS/qwen does not exist: give a Qwen2.5-Instruct"),
     (["--coordinator", "10.0.0.1:1234"], "--coordinator go with --distributed (a multi-host run)"),
     (["--work-dir", "OUT/w", "--processes-per-group", "2"], "a group of processes does not resume windows"),
     (["--guidance-scale", "1", "--negative-prompt", "blur"],
@@ -220,6 +222,9 @@ def test_load_vae_of_an_original_repository_reads_its_vae_file(tmp_path):
      "--all goes with --mesh auto"),
     (["caption", "NOWHERE.mp4", "--model", "NOWHERE"], "nowhere"),
     (["demo", "--steps", "0"], "argument --steps: the value must be in [1, 1000]; got 0"),
+    (["demo", "--out", "DST/x.gif"], "videos are written as H.264, which needs a .mp4, .mkv, .mov file; got '.gif'"),
+    (["generate", "--config", "configs/models.py:tiny-df", "--prompt", "x"], "give --model (a folder or Hub id): the "
+     "config names none (hub_id)"),
 ])
 def test_every_command_answers_bad_input_in_one_line(tmp_path, capsys, no_model, argv, message):
     argv = [a.replace("NOWHERE", str(tmp_path / "nowhere")).replace("DST", str(tmp_path / "dst")) for a in argv]
@@ -227,6 +232,16 @@ def test_every_command_answers_bad_input_in_one_line(tmp_path, capsys, no_model,
     assert code == 2 and len(err.splitlines()) == 1, err
     assert message in err
     assert not (tmp_path / "dst").exists()
+
+
+def test_verify_against_without_torch_says_what_to_install(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    code, err = run(capsys, "verify", tmp_path / "converted", "--against", "toy")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "verify --against computes the PyTorch reference: pip install 'skyreels-jax[convert]'" in err
 
 
 def test_a_bug_shows_its_traceback_and_says_so(capsys, monkeypatch):

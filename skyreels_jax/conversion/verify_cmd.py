@@ -7,6 +7,8 @@ against the PyTorch reference built from SRC, reported as ‖ours − ref‖ / �
 """
 from __future__ import annotations
 
+import importlib.util
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -27,6 +29,8 @@ def rel_err(a, b) -> float:
 
 def verify(dst: str, against: str | None = None, seed: int = 0, log=print) -> list[str]:
     """Every problem found, [] when the checkpoint passes (each component's result is logged)."""
+    if against is not None and importlib.util.find_spec("torch") is None:
+        raise ImportError("verify --against computes the PyTorch reference: pip install 'skyreels-jax[convert]'")
     manifest = read_manifest(dst)
     problems: list[str] = []
     for name in manifest["components"]:

@@ -21,7 +21,8 @@ class _Prepare(grain.transforms.Map):
     def map(self, ex):
         ctx = np.asarray(ex["context"], np.float32)
         if ctx.shape[0] > self.text_len:
-            raise ValueError(f"context has {ctx.shape[0]} tokens, more than text_len={self.text_len}")
+            raise ValueError(f"a text context has {ctx.shape[0]} tokens, more than data.text_len={self.text_len}: "
+                             f"--set data.text_len=N with N at least the text encoder's length (512 for UMT5)")
         out = {"context": np.pad(ctx, ((0, self.text_len - ctx.shape[0]), (0, 0)))}
         for k in self.array_keys:
             out[k] = np.asarray(ex[k], np.float32)
