@@ -360,3 +360,11 @@ def test_python_m_convert_runs_from_a_checkout(tmp_path):
     out = subprocess.run([sys.executable, "-m", "convert", "inspect", str(tmp_path / "missing")], cwd=root,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "does not exist" in out.stderr, out.stderr
+
+
+def test_inspect_takes_an_embedded_models_name(capsys):
+    from skyreels_jax.cli import main as cli
+
+    assert cli(["inspect", "toy"]) == 0
+    out = capsys.readouterr().out
+    assert "assets/toy/transformer" in out and "assets/toy/vae" in out

@@ -44,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
         print("verify: OK" if not problems else f"verify: FAILED, {len(problems)} problem(s)")
         return 0 if not problems else 1
     from skyreels_jax.conversion.inspect_cmd import inspect
+    from skyreels_jax.hub import EMBEDDED
 
-    return inspect(args.path)
+    return inspect(str(EMBEDDED.get(args.path, args.path)))  # "toy": the embedded model's folder

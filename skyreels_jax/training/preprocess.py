@@ -44,9 +44,10 @@ class Encoders:
         from skyreels_jax.models.vae import load_vae
 
         if model is not None:
+            from skyreels_jax.hub import resolve
             from skyreels_jax.models.components import find_components
 
-            found = find_components(model)
+            found = find_components(resolve(model))  # a folder, a Hub id or an embedded model's name
             vae, text_encoder = vae or found.get("vae"), text_encoder or found.get("text_encoder")
             image_encoder = image_encoder or found.get("image_encoder")
         if vae is None or text_encoder is None:
