@@ -37,8 +37,8 @@ def add_parser(commands) -> None:
     p.add_argument("--shift", type=float, help="default: the model's (8 T2V/DF, 5 I2V)")
     p.add_argument("--seed", type=int, default=0)
     sampling.add_arguments(p)
-    p.add_argument("--fps", type=int, default=24, help="frame rate of the written file (and of DF models' fps "
-                   "embedding)")
+    p.add_argument("--fps", type=int, help="frame rate of the written file (and of DF models' fps embedding); "
+                   "default 24")
     p.add_argument("--output", type=Path, help="output .mp4 (single prompt)")
     p.add_argument("--output-dir", type=Path, help="where videos without --output go (default outputs); in "
                    "batch mode NNNNN-PROMPT.mp4, numbered by prompt line")
@@ -96,21 +96,29 @@ def add_parser(commands) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not cache the converted DiT")
 
 
-def apply_config(args) -> None:
-    """Fill flags that were not given from --config (model id and sampling defaults)."""
+SAMPLING_FLAGS = {"height": "height", "width": "width", "num_frames": "num_frames", "num_steps": "steps",
+                  "guidance_scale": "guidance_scale", "shift": "shift", "fps": "fps"}  # config key: flag
+CONFIG_KEYS = ("hub_id", "diffusers_hub_id", "mode", *(f"sampling.{key}" for key in SAMPLING_FLAGS))
+
+
+def apply_config(args) -> str | None:
+    """Fill flags that were not given from --config (model id and sampling defaults); the config's mode."""
     if not args.config:
         if args.set:
             raise ValueError("--set needs --config")
-        return
+        return None
     cfg = config_files.load_config(args.config, args.set)
+    unread = [text.partition("=")[0] for text in args.set if text.partition("=")[0] not in CONFIG_KEYS]
+    if unread:
+        raise ValueError(f"--set {unread[0]}: generate reads only {', '.join(CONFIG_KEYS)} of a config (the "
+                         "networks come from the model folder)")
     args.model = args.model or cfg.get("hub_id") or cfg.get("diffusers_hub_id")
     sampling = cfg.get("sampling", {})
-    size = () if args.resolution else (("height", "height"), ("width", "width"))  # --resolution sets both
-    for flag, key in (*size, ("steps", "num_steps"), ("guidance_scale", "guidance_scale"), ("shift", "shift")):
-        if getattr(args, flag) is None and key in sampling:
+    for key, flag in SAMPLING_FLAGS.items():
+        resolution_sets_it = args.resolution and key in ("height", "width")
+        if getattr(args, flag) is None and key in sampling and not resolution_sets_it:
             setattr(args, flag, sampling[key])
-    if "num_frames" in sampling and args.num_frames is None:
-        args.num_frames = sampling["num_frames"]
+    return cfg.get("mode")
 
 
 def _size(args, first_image) -> tuple[int | None, int | None]:
@@ -175,7 +183,8 @@ def plan(args):
     from skyreels_jax.schedulers.schedules import NAMES
 
     refuse_conflicts(args)
-    apply_config(args)
+    config_mode = apply_config(args)
+    args.fps = 24 if args.fps is None else args.fps
     if not args.model:
         raise ValueError("give --model (a folder or Hub id)" + (": the config names none (hub_id)" if args.config
                                                                  else " or --config"))
@@ -190,6 +199,9 @@ def plan(args):
     mesh_shape(args.mesh, args.sequence_parallel)
     folder = inspect_folder(resolve(args.model))
     df = folder.mode == "diffusion_forcing"
+    if config_mode is not None and config_mode != folder.mode:
+        raise ValueError(f"the config is for a {config_mode.replace('_', '-')} model and {args.model} is a "
+                         f"{folder.mode.replace('_', '-')} model: give a config or a model of the same kind")
     if args.video and not df:
         raise ValueError("--video (extension) needs a diffusion-forcing model")
     if args.work_dir and not df:
@@ -261,15 +273,14 @@ def _call_settings(job: Job, df: bool) -> dict:
     settings = dict(negative_prompt=r["negative_prompt"], image=None if r["image"] is None else r["image"]["path"],
                     end_image=None if r["end_image"] is None else r["end_image"]["path"],
                     **{k: r[k] for k in ("num_frames", "height", "width", "num_steps", "guidance_scale", "shift",
-                                         "seed")},
+                                         "seed", "fps")},
                     **{k: r[k] for k in ("scheduler", "guidance") if k in r})
     if "schedule" in r:
         settings["schedule"] = r["schedule"]["path"] if isinstance(r["schedule"], dict) else r["schedule"]
     if isinstance(settings.get("guidance"), dict) and "interval" in settings["guidance"]:
         settings["guidance"] = {**settings["guidance"], "interval": tuple(settings["guidance"]["interval"])}
     if df:
-        settings.update(video=None if r["video"] is None else r["video"]["path"], fps=r["fps"],
-                        **{k: r[k] for k in DF_DEFAULTS})
+        settings.update(video=None if r["video"] is None else r["video"]["path"], **{k: r[k] for k in DF_DEFAULTS})
     if r["teacache_threshold"] is not None:
         settings["teacache_threshold"] = r["teacache_threshold"]
     return settings
@@ -385,6 +396,7 @@ def auto_mesh(args, devices, size: tuple[int, int], dtype, folder) -> tuple[str 
 
     devices = jax.devices() if devices is None else devices
     if len(devices) == 1:
+        print("--mesh auto: one device, so no mesh")
         return None, None
     frames = args.num_frames or folder.defaults["num_frames"]
     if folder.mode == "diffusion_forcing":

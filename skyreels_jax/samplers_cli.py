@@ -71,9 +71,12 @@ def _sweep(args, **fields):
 
 
 def _runner(args, sweep):
-    from skyreels_jax.lab.sweep import Runner
+    from skyreels_jax.hub import resolve
+    from skyreels_jax.lab.sweep import Runner, check_model_mode
     from skyreels_jax.pipelines import load_pipeline
+    from skyreels_jax.pipelines.components import inspect_folder
 
+    check_model_mode(sweep, inspect_folder(resolve(args.model)).mode, str(args.model))  # before the model loads
     return Runner(load_pipeline(args.model), sweep, args.cache or args.out / "reference", str(args.model))
 
 

@@ -135,6 +135,8 @@ def test_unwritable_folder_is_refused_first(tmp_path, capsys, no_model, monkeypa
     (["--set", "nothere.x=3"], "unknown config key 'nothere.x': the config has no field 'nothere'"),
     (["--set", "sampling.num_steps=abc"], "config key 'sampling.num_steps' is an int (30); got the str 'abc'"),
     (["--set", "sampling.num_steps"], "--set takes KEY=VALUE"),
+    (["--set", "dit.num_layers=2"], "--set dit.num_layers: generate reads only hub_id, diffusers_hub_id, mode, "
+     "sampling.height"),
 ])
 def test_config_errors_name_the_key_and_type(capsys, no_model, flags, message):
     code, err = run(capsys, "generate", "--config", CONFIG, *flags, "--prompt", "x")
@@ -223,6 +225,8 @@ def test_load_vae_of_an_original_repository_reads_its_vae_file(tmp_path):
     (["caption", "NOWHERE.mp4", "--model", "NOWHERE"], "nowhere"),
     (["demo", "--steps", "0"], "argument --steps: the value must be in [1, 1000]; got 0"),
     (["demo", "--out", "DST/x.gif"], "videos are written as H.264, which needs a .mp4, .mkv, .mov file; got '.gif'"),
+    (["generate", "--config", CONFIG, "--model", "toy", "--prompt", "x"],
+     "the config is for a text-to-video model and toy is a diffusion-forcing model"),
     (["generate", "--config", "configs/models.py:tiny-df", "--prompt", "x"], "give --model (a folder or Hub id): the "
      "config names none (hub_id)"),
 ])

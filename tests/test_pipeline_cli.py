@@ -1,6 +1,7 @@
 """The generate command and the pipeline's behaviour: determinism, bad inputs, batch resume, caching."""
 import json
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -39,10 +40,13 @@ def test_same_seed_same_video(folders):
 
 def test_generate_writes_video_and_sidecar(folders, tmp_path):
     out = tmp_path / "v.mp4"
-    assert generate("--model", folders["t2v"], "--prompt", "a dog runs", *SMALL, "--seed", 7, "--output", out) == 0
+    assert generate("--model", folders["t2v"], "--prompt", "a dog runs", *SMALL, "--seed", 7, "--fps", 12,
+                    "--output", out) == 0
     assert read_video(out).shape == (5, 32, 32, 3)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].average_rate == 12
     meta = json.loads((tmp_path / "v.mp4.json").read_text())
-    assert meta["prompt"] == "a dog runs" and meta["seed"] == 7 and meta["num_steps"] == 2
+    assert meta["prompt"] == "a dog runs" and meta["seed"] == 7 and meta["num_steps"] == 2 and meta["fps"] == 12
     assert meta["resolved_defaults"]["shift"] == 8.0
 
 
@@ -97,7 +101,7 @@ def write_config(folder, path):
         "import ml_collections\n"
         "def get_config(arg=''):\n"
         f"    return ml_collections.ConfigDict(dict(hub_id={str(folder)!r}, sampling=dict(\n"
-        "        height=32, width=48, num_frames=9, num_steps=2, guidance_scale=4.0, shift=3.0)))\n")
+        "        height=32, width=48, num_frames=9, num_steps=2, guidance_scale=4.0, shift=3.0, fps=12)))\n")
     return path
 
 
@@ -106,7 +110,7 @@ def test_config_file_with_overrides(folders, tmp_path):
     out = tmp_path / "c.mp4"
     assert generate("--config", config, "--set", "sampling.num_frames=5", "--prompt", "x", "--output", out) == 0
     meta = json.loads((tmp_path / "c.mp4.json").read_text())
-    assert (meta["num_frames"], meta["width"], meta["shift"]) == (5, 48, 3.0)
+    assert (meta["num_frames"], meta["width"], meta["shift"], meta["fps"]) == (5, 48, 3.0, 12)
     assert generate("--config", config, "--set", "sampling.nope=1", "--prompt", "x", "--output", out) == 2
 
 

@@ -61,3 +61,17 @@ def test_search_saves_a_schedule_that_generate_can_use(tmp_path, capsys):
     z = load_pipeline("toy")("a red circle moves up on a black background", schedule=str(path), num_frames=5,
                              height=32, width=32, progress=False, output="latents")
     assert np.isfinite(z).all()
+
+
+def test_df_mode_on_a_model_without_diffusion_forcing_is_refused_before_it_loads(tmp_path, capsys, monkeypatch):
+    import pytest
+
+    import skyreels_jax.pipelines as pipelines
+    from tests.pipeline_fixtures import build_pipeline
+
+    folder = build_pipeline("t2v", tmp_path / "pipe")[0]
+    monkeypatch.setattr(pipelines, "load_pipeline", lambda *a, **k: pytest.fail("the model loaded"))
+    argv = [*TINY, "--out", str(tmp_path / "sweep"), "--mode", "df"]
+    argv[argv.index("toy")] = str(folder)
+    assert main(argv) == 2
+    assert "--mode df needs a diffusion-forcing model" in capsys.readouterr().err

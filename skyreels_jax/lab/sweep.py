@@ -87,6 +87,12 @@ def prompt_of(sweep: Sweep, seed: int) -> tuple[str, tuple | None]:
     return caption(*combo), combo
 
 
+def check_model_mode(sweep: Sweep, model_mode: str, model: str) -> None:
+    """The df mode lags frames behind each other: it needs a diffusion-forcing model."""
+    if sweep.mode == "df" and model_mode != "diffusion_forcing":
+        raise ValueError(f"--mode df needs a diffusion-forcing model; {model} is {model_mode.replace('_', '-')}")
+
+
 class Runner:
     """Runs one sample of the sweep's setting on a pipeline; references cached under cache_dir."""
 
@@ -94,8 +100,7 @@ class Runner:
         self.pipe, self.sweep, self.cache_dir, self.model = pipe, sweep, Path(cache_dir), model
         self.shift = pipe.folder.defaults["shift"] if sweep.shift is None else sweep.shift
         self.df_model = pipe.mode == "diffusion_forcing"
-        if sweep.mode == "df" and not self.df_model:
-            raise ValueError(f"--mode df needs a diffusion-forcing model; {model} is {pipe.mode.replace('_', '-')}")
+        check_model_mode(sweep, pipe.mode, model)
 
     def latents(self, scheduler: str, schedule: str, steps: int, seed: int) -> np.ndarray:
         s = self.sweep
